@@ -1,0 +1,35 @@
+//! The error every command returns: one line that names the problem.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A failed command.
+#[derive(Debug)]
+pub enum Error {
+    /// The runtime rejected a configuration or failed while sampling.
+    Runtime(edgediff_runtime::Error),
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Runtime(e) => write!(f, "{e}"),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<edgediff_runtime::Error> for Error {
+    fn from(e: edgediff_runtime::Error) -> Self {
+        Error::Runtime(e)
+    }
+}

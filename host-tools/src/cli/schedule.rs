@@ -1,0 +1,46 @@
+//! `edgediff schedule`: prints a step table, or writes it as a Rust `const` for firmware.
+
+use super::Error;
+use super::sampler_args::SamplerArgs;
+use edgediff_runtime::sampler::plan;
+use edgediff_runtime::schedule::codegen::rust_const;
+
+/// Options of `edgediff schedule`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Args {
+    /// The schedule and sampler.
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
+    /// Emit Rust source declaring `pub const NAME: [StepRow; N]` instead of a table.
+    #[arg(long, value_name = "NAME")]
+    pub rust_const: Option<String>,
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<(), Error> {
+    let schedule = args.sampler.schedule()?;
+    let plan = plan::build(&schedule, &args.sampler.plan_config())?;
+    if let Some(name) = &args.rust_const {
+        print!("{}", rust_const(name, &plan.rows));
+        return Ok(());
+    }
+    println!(
+        "{:>4} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "step", "t", "t_prev", "alpha", "sigma", "c_xt", "c_x0", "c_eps", "c_hist", "noise"
+    );
+    for (i, r) in plan.rows.iter().enumerate() {
+        println!(
+            "{i:>4} {:>5} {:>6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6}",
+            r.t, r.t_prev, r.alpha, r.sigma, r.c_xt, r.c_x0, r.c_eps, r.c_hist, r.noise
+        );
+    }
+    if plan.corrector_steps > 0 {
+        println!(
+            "Langevin corrector: {} steps per level",
+            plan.corrector_steps
+        );
+    }
+    let bytes = plan.rows.len() * core::mem::size_of::<edgediff_runtime::schedule::StepRow>();
+    println!("{} rows, {bytes} bytes of flash as f32", plan.rows.len());
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Desktop sampling: the runtime's no_std sampler over heap buffers.
+
+use edgediff_runtime::Denoiser;
+use edgediff_runtime::noise::GaussianNoise;
+use edgediff_runtime::prediction::PredictionType;
+use edgediff_runtime::sampler::plan::Plan;
+use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+
+/// One sampling run: a plan, the model's conventions, the batch and the seed.
+#[derive(Clone, Debug)]
+pub struct Job<'a> {
+    /// The step table and corrector steps.
+    pub plan: &'a Plan,
+    /// What the network predicts.
+    pub prediction: PredictionType,
+    /// Optional `clip_sample` range.
+    pub clip_sample: Option<f32>,
+    /// Elements per sample.
+    pub dim: usize,
+    /// Number of samples.
+    pub n: usize,
+    /// Class labels, one per sample, or empty.
+    pub labels: &'a [u16],
+    /// Noise seed.
+    pub seed: u64,
+}
+
+impl Job<'_> {
+    /// The runtime configuration of this job.
+    pub fn sampler_config(&self) -> SamplerConfig {
+        SamplerConfig {
+            prediction: self.prediction,
+            clip_sample: self.clip_sample,
+            corrector_steps: self.plan.corrector_steps,
+        }
+    }
+
+    /// Draws the samples with one seeded noise stream, as the device would: the whole batch
+    /// is one sampler state, so the noise order is `x_T` element by element, then the noise of
+    /// each step in the same order.
+    pub fn run(&self, denoiser: &mut impl Denoiser) -> edgediff_runtime::Result<Vec<f32>> {
+        let sampler = Sampler::new(
+            self.plan.rows.as_slice(),
+            self.sampler_config(),
+            self.dim * self.n,
+        )?;
+        let sizes = sampler.state_sizes();
+        let mut x = vec![0.0f32; sizes.sample];
+        let mut out = vec![0.0f32; sizes.model_output];
+        let mut hist = vec![0.0f32; sizes.history];
+        let mut noise = GaussianNoise::new(self.seed);
+        let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
+        sampler.init_noise(&mut state, &mut noise)?;
+        sampler.run(0, &mut state, denoiser, self.labels, &mut noise)?;
+        Ok(x)
+    }
+}

@@ -1,0 +1,303 @@
+//! The reverse-diffusion loop.
+//!
+//! [`Sampler`] walks a step table (see [`crate::schedule`]) over caller-provided buffers. Which
+//! sampler runs (DDPM, DDIM, DPM-Solver++ 2M, Euler, Euler ancestral, annealed Langevin) is
+//! decided entirely by the table's coefficients, built on the host by [`plan`] from the files
+//! beside it: [`ddpm`], [`ddim`], [`dpm_solver`], [`euler`], [`langevin`].
+//!
+//! One step `i` of the loop:
+//! 1. Langevin corrector, `corrector_steps` times at the level of row `i`:
+//!    `x += corr_eps * eps_hat + corr_noise * z`.
+//! 2. Predictor: `x = c_xt x + c_x0 clip(x0_hat) + c_eps eps_hat + c_hist x0_hat_prev + noise z`.
+//!
+//! Every network evaluation happens at a timestep of the table, so per-step tables on the
+//! device (time embeddings, activation scales) are indexed by the row number.
+
+#[cfg(feature = "std")]
+pub mod ddim;
+#[cfg(feature = "std")]
+pub mod ddpm;
+#[cfg(feature = "std")]
+pub mod dpm_solver;
+#[cfg(feature = "std")]
+pub mod euler;
+#[cfg(feature = "std")]
+pub mod langevin;
+#[cfg(feature = "std")]
+pub mod plan;
+
+use crate::error::Buffer;
+use crate::noise::NoiseSource;
+use crate::prediction::PredictionType;
+use crate::schedule::{StepRow, StepTable};
+use crate::{Denoiser, Error, Result};
+
+/// Runtime options of a sampler (everything else is in the step table).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SamplerConfig {
+    /// What the network predicts.
+    pub prediction: PredictionType,
+    /// Clip `x0_hat` to `[-r, r]` (diffusers' `clip_sample` with `clip_sample_range = r`).
+    pub clip_sample: Option<f32>,
+    /// Langevin corrector steps per sampling step (0: no corrector).
+    pub corrector_steps: u8,
+}
+
+/// Number of `f32` elements each caller buffer must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StateSizes {
+    /// `x_t`.
+    pub sample: usize,
+    /// The network output.
+    pub model_output: usize,
+    /// The multistep history (0 unless the table uses it).
+    pub history: usize,
+}
+
+impl StateSizes {
+    /// Sizes for a batch of `sample_len` elements; `multistep` adds the history buffer.
+    pub const fn new(sample_len: usize, multistep: bool) -> Self {
+        Self {
+            sample: sample_len,
+            model_output: sample_len,
+            history: if multistep { sample_len } else { 0 },
+        }
+    }
+
+    /// Total bytes of the three buffers.
+    pub const fn bytes(&self) -> usize {
+        (self.sample + self.model_output + self.history) * core::mem::size_of::<f32>()
+    }
+}
+
+/// The caller's buffers, checked against [`StateSizes`] by [`Sampler::state`].
+#[derive(Debug)]
+pub struct SamplerState<'b> {
+    x: &'b mut [f32],
+    model_out: &'b mut [f32],
+    history: &'b mut [f32],
+    history_ready: bool,
+}
+
+impl SamplerState<'_> {
+    /// The current sample `x_t` (all batch elements back to back).
+    pub fn sample(&self) -> &[f32] {
+        self.x
+    }
+
+    /// Mutable access to the sample, e.g. to load a signal for [`Sampler::init_from_signal`].
+    pub fn sample_mut(&mut self) -> &mut [f32] {
+        self.x
+    }
+}
+
+/// A reverse-diffusion sampler over a step table.
+#[derive(Debug)]
+pub struct Sampler<'t, T: StepTable + ?Sized> {
+    table: &'t T,
+    cfg: SamplerConfig,
+    sizes: StateSizes,
+}
+
+impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
+    /// Validates the table and configuration for batches of `sample_len` elements.
+    pub fn new(table: &'t T, cfg: SamplerConfig, sample_len: usize) -> Result<Self> {
+        if table.steps() == 0 {
+            return Err(Error::EmptySchedule);
+        }
+        if sample_len == 0 {
+            return Err(Error::InvalidConfig {
+                field: "sample_len",
+                expected: "at least 1",
+            });
+        }
+        if let Some(r) = cfg.clip_sample
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(Error::InvalidConfig {
+                field: "clip_sample",
+                expected: "a positive finite range",
+            });
+        }
+        let mut multistep = false;
+        for i in 0..table.steps() {
+            let row = Self::row_of(table, i)?;
+            row.validate(i)?;
+            multistep |= row.c_hist != 0.0;
+        }
+        Ok(Self {
+            table,
+            cfg,
+            sizes: StateSizes::new(sample_len, multistep),
+        })
+    }
+
+    fn row_of(table: &T, step: usize) -> Result<StepRow> {
+        table.row(step).ok_or(Error::StepOutOfRange {
+            step,
+            steps: table.steps(),
+        })
+    }
+
+    /// Number of sampling steps.
+    pub fn steps(&self) -> usize {
+        self.table.steps()
+    }
+
+    /// Row `step` of the table.
+    pub fn row(&self, step: usize) -> Result<StepRow> {
+        Self::row_of(self.table, step)
+    }
+
+    /// The buffer sizes this sampler needs.
+    pub fn state_sizes(&self) -> StateSizes {
+        self.sizes
+    }
+
+    /// Wraps the caller's buffers after checking their sizes. `history` may be longer than
+    /// needed (only the required prefix is used) so one buffer serves every sampler.
+    pub fn state<'b>(
+        &self,
+        x: &'b mut [f32],
+        model_out: &'b mut [f32],
+        history: &'b mut [f32],
+    ) -> Result<SamplerState<'b>> {
+        let check = |buffer, expected, got| {
+            if got == expected {
+                Ok(())
+            } else {
+                Err(Error::BufferSize {
+                    buffer,
+                    expected,
+                    got,
+                })
+            }
+        };
+        check(Buffer::Sample, self.sizes.sample, x.len())?;
+        check(
+            Buffer::ModelOutput,
+            self.sizes.model_output,
+            model_out.len(),
+        )?;
+        let history_len = history.len();
+        let history = history
+            .get_mut(..self.sizes.history)
+            .ok_or(Error::BufferSize {
+                buffer: Buffer::History,
+                expected: self.sizes.history,
+                got: history_len,
+            })?;
+        Ok(SamplerState {
+            x,
+            model_out,
+            history,
+            history_ready: false,
+        })
+    }
+
+    /// Fills `x` with pure noise, the start of a full run.
+    pub fn init_noise(
+        &self,
+        state: &mut SamplerState<'_>,
+        noise: &mut impl NoiseSource,
+    ) -> Result<()> {
+        state.history_ready = false;
+        noise.fill(state.x)
+    }
+
+    /// Noises the signal held in `x` to the level of step `start`
+    /// (`x = alpha_t x + sigma_t z`), for SDEdit-style denoising from that step.
+    pub fn init_from_signal(
+        &self,
+        state: &mut SamplerState<'_>,
+        start: usize,
+        noise: &mut impl NoiseSource,
+    ) -> Result<()> {
+        let row = self.row(start)?;
+        state.history_ready = false;
+        for x in state.x.iter_mut() {
+            *x = row.alpha * *x + row.sigma * noise.next_normal()?;
+        }
+        Ok(())
+    }
+
+    /// Runs steps `start..steps()`.
+    pub fn run(
+        &self,
+        start: usize,
+        state: &mut SamplerState<'_>,
+        denoiser: &mut impl Denoiser,
+        labels: &[u16],
+        noise: &mut impl NoiseSource,
+    ) -> Result<()> {
+        for i in start..self.steps() {
+            self.step(i, state, denoiser, labels, noise)?;
+        }
+        Ok(())
+    }
+
+    /// Runs sampling step `i`: the corrector (if configured), then the predictor.
+    pub fn step(
+        &self,
+        i: usize,
+        state: &mut SamplerState<'_>,
+        denoiser: &mut impl Denoiser,
+        labels: &[u16],
+        noise: &mut impl NoiseSource,
+    ) -> Result<()> {
+        let row = self.row(i)?;
+        let pred = self.cfg.prediction;
+        let SamplerState {
+            x,
+            model_out,
+            history,
+            history_ready,
+        } = state;
+
+        for _ in 0..self.cfg.corrector_steps {
+            denoiser.eval(x, row.t, i, labels, model_out)?;
+            for (xj, &out) in x.iter_mut().zip(model_out.iter()) {
+                let (_, eps) = pred.to_x0_eps(out, *xj, row.alpha, row.sigma);
+                let z = noise.next_normal()?;
+                *xj += row.corr_eps * eps + row.corr_noise * z;
+            }
+        }
+
+        denoiser.eval(x, row.t, i, labels, model_out)?;
+        let clip = self.cfg.clip_sample;
+        let multistep = !history.is_empty();
+        let ready = *history_ready;
+        let mut hist = history.iter_mut();
+        for (xj, &out) in x.iter_mut().zip(model_out.iter()) {
+            let (x0, eps) = pred.to_x0_eps(out, *xj, row.alpha, row.sigma);
+            let x0 = match clip {
+                Some(r) => x0.clamp(-r, r),
+                None => x0,
+            };
+            // Without a previous prediction (first step, or a start from a signal) the
+            // multistep term falls back to the current one: 2M becomes first order.
+            let prev = match hist.next() {
+                Some(h) => {
+                    let prev = if ready { *h } else { x0 };
+                    *h = x0;
+                    prev
+                }
+                None => 0.0,
+            };
+            let z = if row.noise > 0.0 {
+                noise.next_normal()?
+            } else {
+                0.0
+            };
+            *xj = row.c_xt * *xj
+                + row.c_x0 * x0
+                + row.c_eps * eps
+                + row.c_hist * prev
+                + row.noise * z;
+        }
+        *history_ready = multistep;
+        Ok(())
+    }
+}

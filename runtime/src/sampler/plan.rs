@@ -1,0 +1,252 @@
+//! Builds a step table from a noise schedule and a sampler configuration (host side, `f64`).
+
+use super::{ddim, ddpm, dpm_solver, euler, langevin};
+use crate::schedule::betas::NoiseSchedule;
+use crate::schedule::spacing::{Grid, Spacing, timesteps};
+use crate::schedule::{StepRow, T_FINAL};
+use crate::{Error, Result};
+use std::vec::Vec;
+
+/// The smallest `abar_t` a step may have. A zero-terminal-SNR schedule has `abar_{T-1} = 0`,
+/// where `x0 = (x - sigma eps) / alpha` is undefined; like diffusers, we use `2^-24` there.
+pub const ABAR_MIN: f64 = 1.0 / 16_777_216.0;
+
+/// DDPM's posterior variance choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DdpmVariance {
+    /// `beta~_t = (1 - abar_prev) / (1 - abar_t) * beta_t` (diffusers' `fixed_small`).
+    #[default]
+    FixedSmall,
+    /// `beta_t` (diffusers' `fixed_large`).
+    FixedLarge,
+}
+
+/// Where DPM-Solver++ ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FinalSigmas {
+    /// At `sigma = 0`: the last step returns the data prediction.
+    #[default]
+    Zero,
+    /// At the smallest training noise level, `abar_0` (leaves a little noise).
+    SigmaMin,
+}
+
+/// The sampler and its own parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SamplerKind {
+    /// Ancestral DDPM.
+    Ddpm {
+        /// Posterior variance.
+        variance: DdpmVariance,
+    },
+    /// DDIM; `eta = 0` is deterministic, `eta = 1` is DDPM-like.
+    Ddim {
+        /// Stochasticity, `>= 0`.
+        eta: f64,
+    },
+    /// DPM-Solver++ 2M (data prediction, midpoint solver type).
+    DpmSolverPp {
+        /// First order at the last step when there are fewer than 15 steps.
+        lower_order_final: bool,
+        /// Where the last step ends.
+        final_sigmas: FinalSigmas,
+    },
+    /// Euler (deterministic), in the variance-exploding coordinates of Karras et al.
+    Euler,
+    /// Euler ancestral.
+    EulerAncestral,
+    /// Annealed Langevin dynamics alone: corrector steps at every level, then a final
+    /// Tweedie denoising step. Needs a [`Corrector`].
+    Langevin,
+}
+
+/// A Langevin corrector run at every level (predictor-corrector sampling, Song et al. 2021).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Corrector {
+    /// Target signal-to-noise ratio `r` of the step; the step size is
+    /// `2 alpha_t (r sigma_t)^2` (Song et al.'s rule with the expected norms
+    /// `||z||^2 = d`, `||score||^2 = d / sigma_t^2`, so the device computes no norm).
+    pub snr: f64,
+    /// Corrector steps per level.
+    pub steps: u8,
+}
+
+/// Everything that defines a step table.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanConfig {
+    /// The sampler.
+    pub sampler: SamplerKind,
+    /// Number of sampling steps.
+    pub steps: usize,
+    /// Timestep spacing.
+    pub spacing: Spacing,
+    /// Added to `leading` timesteps (diffusers' `steps_offset`).
+    pub steps_offset: u32,
+    /// Optional Langevin corrector.
+    pub corrector: Option<Corrector>,
+}
+
+impl PlanConfig {
+    /// A plan with no corrector and no offset.
+    pub fn new(sampler: SamplerKind, steps: usize, spacing: Spacing) -> Self {
+        Self {
+            sampler,
+            steps,
+            spacing,
+            steps_offset: 0,
+            corrector: None,
+        }
+    }
+}
+
+/// A built step table and the runtime options it implies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// One row per sampling step.
+    pub rows: Vec<StepRow>,
+    /// Corrector steps per sampling step.
+    pub corrector_steps: u8,
+}
+
+impl Plan {
+    /// Network evaluations of one full run.
+    pub fn evaluations(&self) -> usize {
+        self.rows.len() * (1 + usize::from(self.corrector_steps))
+    }
+}
+
+/// A noise level: a training timestep (or [`T_FINAL`]) and its `abar`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Level {
+    /// Timestep, or [`T_FINAL`] for the clean sample.
+    pub t: i32,
+    /// `abar_t` (1 at the clean sample).
+    pub abar: f64,
+}
+
+impl Level {
+    /// `sqrt(abar)`.
+    pub fn alpha(&self) -> f64 {
+        self.abar.sqrt()
+    }
+    /// `sqrt(1 - abar)`.
+    pub fn sigma(&self) -> f64 {
+        (1.0 - self.abar).sqrt()
+    }
+}
+
+/// The predictor coefficients of one step (see [`StepRow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Coeffs {
+    /// Weight of `x_t`.
+    pub c_xt: f64,
+    /// Weight of `x0_hat`.
+    pub c_x0: f64,
+    /// Weight of `eps_hat`.
+    pub c_eps: f64,
+    /// Weight of the previous `x0_hat`.
+    pub c_hist: f64,
+    /// Standard deviation of the added noise.
+    pub noise: f64,
+}
+
+/// Builds the step table for `cfg` over `schedule`.
+pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
+    let invalid = |field, expected| Error::InvalidConfig { field, expected };
+    let grid = match cfg.sampler {
+        SamplerKind::DpmSolverPp { .. } => Grid::DropLast,
+        _ => Grid::Plain,
+    };
+    let ts = timesteps(
+        cfg.spacing,
+        schedule.train_steps(),
+        cfg.steps,
+        cfg.steps_offset,
+        grid,
+    )?;
+    let abar = schedule.alphas_cumprod();
+    let mut levels: Vec<Level> = ts
+        .iter()
+        .map(|&t| Level {
+            t: t as i32,
+            abar: abar.get(t as usize).copied().unwrap_or(0.0).max(ABAR_MIN),
+        })
+        .collect();
+    levels.push(match cfg.sampler {
+        SamplerKind::DpmSolverPp {
+            final_sigmas: FinalSigmas::SigmaMin,
+            ..
+        } => Level {
+            t: 0,
+            abar: abar.first().copied().unwrap_or(1.0),
+        },
+        _ => Level {
+            t: T_FINAL,
+            abar: 1.0,
+        },
+    });
+
+    if let Some(c) = cfg.corrector
+        && !(c.snr > 0.0 && c.snr.is_finite() && c.steps > 0)
+    {
+        return Err(invalid("corrector", "snr > 0 and finite, steps >= 1"));
+    }
+    let predictor = |i: usize| -> Result<Coeffs> {
+        Ok(match cfg.sampler {
+            SamplerKind::Ddpm { variance } => ddpm::coeffs(levels[i], levels[i + 1], variance),
+            SamplerKind::Ddim { eta } => {
+                if !(eta >= 0.0 && eta.is_finite()) {
+                    return Err(invalid("eta", "finite and >= 0"));
+                }
+                ddim::coeffs(levels[i], levels[i + 1], eta)
+            }
+            SamplerKind::DpmSolverPp {
+                lower_order_final,
+                final_sigmas,
+            } => dpm_solver::coeffs(&levels, i, lower_order_final, final_sigmas),
+            SamplerKind::Euler => euler::coeffs(levels[i], levels[i + 1], false),
+            SamplerKind::EulerAncestral => euler::coeffs(levels[i], levels[i + 1], true),
+            SamplerKind::Langevin => {
+                if cfg.corrector.is_none() {
+                    return Err(invalid("corrector", "set for the Langevin sampler"));
+                }
+                langevin::predictor(i + 1 == cfg.steps)
+            }
+        })
+    };
+    let betas = schedule.betas();
+    let mut rows = Vec::with_capacity(cfg.steps);
+    for i in 0..cfg.steps {
+        let (cur, next) = (levels[i], levels[i + 1]);
+        let p = predictor(i)?;
+        let (corr_eps, corr_noise) = match cfg.corrector {
+            Some(c) => {
+                let beta = betas.get(cur.t as usize).copied().unwrap_or(0.0);
+                langevin::corrector(cur, beta, c.snr)
+            }
+            None => (0.0, 0.0),
+        };
+        let row = StepRow::from_coeffs(
+            cur.t as u32,
+            next.t,
+            [
+                cur.alpha(),
+                cur.sigma(),
+                p.c_xt,
+                p.c_x0,
+                p.c_eps,
+                p.c_hist,
+                p.noise,
+                corr_eps,
+                corr_noise,
+            ]
+            .map(|v| v as f32),
+        );
+        row.validate(i)?;
+        rows.push(row);
+    }
+    Ok(Plan {
+        rows,
+        corrector_steps: cfg.corrector.map_or(0, |c| c.steps),
+    })
+}

@@ -1,0 +1,196 @@
+//! Per-step schedule tables: what the device reads at every sampling step.
+//!
+//! A table is a slice of [`StepRow`] (or [`StepRowF16`] for tight flash). Each row is
+//! self-contained: the timestep the network sees, the previous timestep taken from the
+//! timestep list, the noise level, and the coefficients of the generic update
+//!
+//! ```text
+//! x_prev = c_xt * x_t + c_x0 * x0_hat + c_eps * eps_hat + c_hist * x0_hat_prev + noise * z
+//! ```
+//!
+//! which covers DDPM, DDIM, DPM-Solver++ 2M, Euler and Euler ancestral, plus the Langevin
+//! corrector `x += corr_eps * eps_hat + corr_noise * z` run at the row's own level. Every
+//! coefficient is computed on the host in `f64` (see `sampler::plan`, feature `std`) so the device needs no
+//! transcendental function.
+//!
+//! Rows have public fields and `#[repr(C)]`, so a table can be a `const` in firmware source:
+//! [`codegen`] writes one.
+
+#[cfg(feature = "std")]
+pub mod betas;
+#[cfg(feature = "std")]
+pub mod codegen;
+#[cfg(feature = "std")]
+pub mod spacing;
+
+use half::f16;
+
+/// `t_prev` of the last step: the clean sample, `abar_prev = 1`.
+pub const T_FINAL: i32 = -1;
+
+/// One sampling step, in `f32`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StepRow {
+    /// Training timestep the network is evaluated at.
+    pub t: u32,
+    /// Timestep reached by this step, or [`T_FINAL`] for the clean sample.
+    pub t_prev: i32,
+    /// `sqrt(abar_t)`.
+    pub alpha: f32,
+    /// `sqrt(1 - abar_t)`.
+    pub sigma: f32,
+    /// Weight of the current sample `x_t`.
+    pub c_xt: f32,
+    /// Weight of the (clipped) data prediction `x0_hat`.
+    pub c_x0: f32,
+    /// Weight of the noise prediction `eps_hat` (from the unclipped output).
+    pub c_eps: f32,
+    /// Weight of the previous step's data prediction (DPM-Solver++ 2M).
+    pub c_hist: f32,
+    /// Standard deviation of the fresh noise added by the predictor.
+    pub noise: f32,
+    /// Langevin corrector: weight of `eps_hat` (`-step_size / sigma_t`).
+    pub corr_eps: f32,
+    /// Langevin corrector: noise scale (`sqrt(2 step_size)`).
+    pub corr_noise: f32,
+}
+
+/// One sampling step with the coefficients stored as IEEE half floats (22 bytes of
+/// coefficients instead of 44). Half precision keeps about 3 significant digits; use it only
+/// when flash is tighter than accuracy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct StepRowF16 {
+    /// Training timestep the network is evaluated at.
+    pub t: u32,
+    /// Timestep reached by this step, or [`T_FINAL`].
+    pub t_prev: i32,
+    /// The nine coefficients of [`StepRow`] in field order, from `alpha` to `corr_noise`.
+    pub coeffs: [f16; 9],
+}
+
+impl StepRow {
+    /// The nine coefficients in field order.
+    pub fn coeffs(&self) -> [f32; 9] {
+        [
+            self.alpha,
+            self.sigma,
+            self.c_xt,
+            self.c_x0,
+            self.c_eps,
+            self.c_hist,
+            self.noise,
+            self.corr_eps,
+            self.corr_noise,
+        ]
+    }
+
+    /// Names of the coefficients, in the order of [`StepRow::coeffs`].
+    pub const COEFF_NAMES: [&'static str; 9] = [
+        "alpha",
+        "sigma",
+        "c_xt",
+        "c_x0",
+        "c_eps",
+        "c_hist",
+        "noise",
+        "corr_eps",
+        "corr_noise",
+    ];
+
+    /// Builds a row from `t`, `t_prev` and coefficients in the order of [`StepRow::coeffs`].
+    pub fn from_coeffs(t: u32, t_prev: i32, c: [f32; 9]) -> Self {
+        let [
+            alpha,
+            sigma,
+            c_xt,
+            c_x0,
+            c_eps,
+            c_hist,
+            noise,
+            corr_eps,
+            corr_noise,
+        ] = c;
+        Self {
+            t,
+            t_prev,
+            alpha,
+            sigma,
+            c_xt,
+            c_x0,
+            c_eps,
+            c_hist,
+            noise,
+            corr_eps,
+            corr_noise,
+        }
+    }
+
+    /// Rounds the coefficients to half precision.
+    pub fn to_f16(&self) -> StepRowF16 {
+        StepRowF16 {
+            t: self.t,
+            t_prev: self.t_prev,
+            coeffs: self.coeffs().map(f16::from_f32),
+        }
+    }
+
+    /// Checks that the row can drive a sampler step: finite coefficients, a positive noise
+    /// level and non-negative noise scales.
+    pub fn validate(&self, step: usize) -> crate::Result<()> {
+        let bad = |field, reason| crate::Error::BadStepRow {
+            step,
+            field,
+            reason,
+        };
+        for (value, name) in self.coeffs().iter().zip(Self::COEFF_NAMES) {
+            if !value.is_finite() {
+                return Err(bad(name, "not finite"));
+            }
+        }
+        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
+            return Err(bad("alpha", "must be in (0, 1]"));
+        }
+        if !(self.sigma > 0.0 && self.sigma < 1.0) {
+            return Err(bad("sigma", "must be in (0, 1)"));
+        }
+        if self.noise < 0.0 || self.corr_noise < 0.0 {
+            return Err(bad("noise", "must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+impl From<&StepRowF16> for StepRow {
+    fn from(r: &StepRowF16) -> Self {
+        StepRow::from_coeffs(r.t, r.t_prev, r.coeffs.map(f16::to_f32))
+    }
+}
+
+/// Read access to a step table, whatever its storage precision.
+pub trait StepTable {
+    /// Number of sampling steps.
+    fn steps(&self) -> usize;
+    /// Row `i`, widened to `f32`, or `None` past the end.
+    fn row(&self, i: usize) -> Option<StepRow>;
+}
+
+impl StepTable for [StepRow] {
+    fn steps(&self) -> usize {
+        self.len()
+    }
+    fn row(&self, i: usize) -> Option<StepRow> {
+        self.get(i).copied()
+    }
+}
+
+impl StepTable for [StepRowF16] {
+    fn steps(&self) -> usize {
+        self.len()
+    }
+    fn row(&self, i: usize) -> Option<StepRow> {
+        self.get(i).map(StepRow::from)
+    }
+}
