@@ -1,1 +1,61 @@
 //! Shared helpers of the cross-crate tests.
+
+use edgediff_runtime::noise::GaussianNoise;
+use edgediff_runtime::prediction::PredictionType;
+use edgediff_runtime::sampler::plan::Plan;
+use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::{Denoiser, Result};
+
+/// diffusers' test model: `eps = x * t / (t + 1)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DummyModel;
+
+impl Denoiser for DummyModel {
+    fn eval(&mut self, x: &[f32], t: u32, _: usize, _: &[u16], out: &mut [f32]) -> Result<()> {
+        let t = t as f32;
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = v * t / (t + 1.0);
+        }
+        Ok(())
+    }
+}
+
+/// diffusers' `dummy_sample_deter`: the values `k / 768`, `k = 0..768`.
+pub fn dummy_sample() -> Vec<f32> {
+    (0..768).map(|k| k as f32 / 768.0).collect()
+}
+
+/// Runs `plan` from `x` (not from noise) with `denoiser`, noise from `seed`.
+pub fn run_from(
+    plan: &Plan,
+    cfg: SamplerConfig,
+    mut x: Vec<f32>,
+    denoiser: &mut impl Denoiser,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    let cfg = SamplerConfig {
+        corrector_steps: plan.corrector_steps,
+        ..cfg
+    };
+    let sampler = Sampler::new(plan.rows.as_slice(), cfg, x.len())?;
+    let sizes = sampler.state_sizes();
+    let mut out = vec![0.0; sizes.model_output];
+    let mut hist = vec![0.0; sizes.history];
+    let mut noise = GaussianNoise::new(seed);
+    let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
+    sampler.run(0, &mut state, denoiser, &[], &mut noise)?;
+    Ok(x)
+}
+
+/// The epsilon-prediction default configuration.
+pub fn eps_config() -> SamplerConfig {
+    SamplerConfig {
+        prediction: PredictionType::Epsilon,
+        ..SamplerConfig::default()
+    }
+}
+
+/// Mean absolute value.
+pub fn mean_abs(x: &[f32]) -> f64 {
+    x.iter().map(|v| v.abs() as f64).sum::<f64>() / x.len() as f64
+}
