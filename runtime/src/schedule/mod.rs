@@ -153,8 +153,8 @@ impl StepRow {
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
             return Err(bad("alpha", "must be in (0, 1]"));
         }
-        if !(self.sigma > 0.0 && self.sigma < 1.0) {
-            return Err(bad("sigma", "must be in (0, 1)"));
+        if !(self.sigma > 0.0 && self.sigma <= 1.0) {
+            return Err(bad("sigma", "must be in (0, 1]"));
         }
         if self.noise < 0.0 || self.corr_noise < 0.0 {
             return Err(bad("noise", "must not be negative"));

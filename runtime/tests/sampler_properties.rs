@@ -1,0 +1,584 @@
+//! Properties of the sampler loop that hold for every sampler.
+
+use edgediff_runtime::error::Buffer;
+use edgediff_runtime::noise::{GaussianNoise, NoiseSource, RecordedNoise};
+use edgediff_runtime::prediction::PredictionType;
+use edgediff_runtime::sampler::plan::{
+    self, Corrector, DdpmVariance, FinalSigmas, Plan, PlanConfig, SamplerKind,
+};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
+use edgediff_runtime::schedule::codegen::rust_const;
+use edgediff_runtime::schedule::spacing::Spacing;
+use edgediff_runtime::schedule::{StepRow, StepRowF16, StepTable};
+use edgediff_runtime::{Denoiser, Error, Result};
+
+const LEN: usize = 64;
+
+/// A smooth stand-in network that predicts noise, and can answer in any parameterization.
+struct Toy {
+    abar: Vec<f64>,
+    prediction: PredictionType,
+    calls: usize,
+    labels_seen: Vec<u16>,
+}
+
+impl Toy {
+    fn new(schedule: &NoiseSchedule, prediction: PredictionType) -> Self {
+        Self {
+            abar: schedule.alphas_cumprod().to_vec(),
+            prediction,
+            calls: 0,
+            labels_seen: Vec::new(),
+        }
+    }
+}
+
+impl Denoiser for Toy {
+    fn eval(&mut self, x: &[f32], t: u32, _: usize, labels: &[u16], out: &mut [f32]) -> Result<()> {
+        self.calls += 1;
+        self.labels_seen.extend_from_slice(labels);
+        let abar = self.abar[t as usize].max(plan::ABAR_MIN);
+        let (alpha, sigma) = (abar.sqrt() as f32, (1.0 - abar).sqrt() as f32);
+        for (o, &v) in out.iter_mut().zip(x) {
+            // eps of data concentrated near +-0.5, plus a t-dependent term.
+            let eps = 0.8 * (v - alpha * 0.5 * v.signum()) / sigma.max(0.05) + 1e-4 * t as f32;
+            let x0 = (v - sigma * eps) / alpha;
+            *o = self.prediction.from_x0_eps(x0, eps, alpha, sigma);
+        }
+        Ok(())
+    }
+}
+
+fn schedule() -> NoiseSchedule {
+    NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap()
+}
+
+fn all_kinds() -> Vec<(SamplerKind, Option<Corrector>)> {
+    let corrector = Some(Corrector {
+        snr: 0.16,
+        steps: 2,
+    });
+    vec![
+        (
+            SamplerKind::Ddpm {
+                variance: DdpmVariance::FixedSmall,
+            },
+            None,
+        ),
+        (
+            SamplerKind::Ddpm {
+                variance: DdpmVariance::FixedLarge,
+            },
+            None,
+        ),
+        (SamplerKind::Ddim { eta: 0.0 }, None),
+        (SamplerKind::Ddim { eta: 0.7 }, None),
+        (
+            SamplerKind::DpmSolverPp {
+                lower_order_final: true,
+                final_sigmas: FinalSigmas::Zero,
+            },
+            None,
+        ),
+        (
+            SamplerKind::DpmSolverPp {
+                lower_order_final: false,
+                final_sigmas: FinalSigmas::SigmaMin,
+            },
+            None,
+        ),
+        (SamplerKind::Euler, None),
+        (SamplerKind::EulerAncestral, None),
+        (SamplerKind::Ddim { eta: 0.0 }, corrector),
+        (SamplerKind::Langevin, corrector),
+    ]
+}
+
+fn build(
+    s: &NoiseSchedule,
+    kind: SamplerKind,
+    corr: Option<Corrector>,
+    steps: usize,
+    sp: Spacing,
+) -> Plan {
+    let cfg = PlanConfig {
+        corrector: corr,
+        ..PlanConfig::new(kind, steps, sp)
+    };
+    plan::build(s, &cfg).unwrap()
+}
+
+fn run_table<T: StepTable + ?Sized>(
+    rows: &T,
+    cfg: SamplerConfig,
+    den: &mut impl Denoiser,
+    noise: &mut impl NoiseSource,
+) -> Result<Vec<f32>> {
+    let sampler = Sampler::new(rows, cfg, LEN)?;
+    let sizes = sampler.state_sizes();
+    let (mut x, mut out, mut hist) = (
+        vec![0.0; sizes.sample],
+        vec![0.0; sizes.model_output],
+        vec![0.0; sizes.history],
+    );
+    let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
+    sampler.init_noise(&mut state, noise)?;
+    sampler.run(0, &mut state, den, &[3, 1], noise)?;
+    Ok(x)
+}
+
+fn run(plan: &Plan, prediction: PredictionType, den: &mut impl Denoiser, seed: u64) -> Vec<f32> {
+    let cfg = SamplerConfig {
+        prediction,
+        clip_sample: None,
+        corrector_steps: plan.corrector_steps,
+    };
+    run_table(
+        plan.rows.as_slice(),
+        cfg,
+        den,
+        &mut GaussianNoise::new(seed),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_three_parameterizations_give_the_same_updates() {
+    let s = schedule();
+    for (kind, corr) in all_kinds() {
+        let plan = build(&s, kind, corr, 20, Spacing::Trailing);
+        let reference = run(
+            &plan,
+            PredictionType::Epsilon,
+            &mut Toy::new(&s, PredictionType::Epsilon),
+            5,
+        );
+        for p in [PredictionType::Sample, PredictionType::VPrediction] {
+            let other = run(&plan, p, &mut Toy::new(&s, p), 5);
+            let worst = reference
+                .iter()
+                .zip(&other)
+                .map(|(a, b)| (a - b).abs() / (1.0 + a.abs()))
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 2e-4,
+                "{kind:?} {p:?}: worst relative difference {worst}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ddim_eta_zero_is_deterministic_and_draws_only_the_start() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::Ddim { eta: 0.0 },
+        None,
+        25,
+        Spacing::Leading,
+    );
+    let start: Vec<f32> = (0..LEN).map(|i| (i as f32 * 0.37).sin()).collect();
+    let cfg = SamplerConfig::default();
+    // Exactly LEN recorded values: the start. Any draw inside the loop would fail.
+    let mut recorded = RecordedNoise::new(&start);
+    let a = run_table(
+        plan.rows.as_slice(),
+        cfg,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        &mut recorded,
+    )
+    .unwrap();
+    assert_eq!(recorded.used(), LEN);
+    let b = run_table(
+        plan.rows.as_slice(),
+        cfg,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        &mut RecordedNoise::new(&start),
+    )
+    .unwrap();
+    assert_eq!(bits(&a), bits(&b));
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn same_seed_same_bits_for_every_sampler() {
+    let s = schedule();
+    for (kind, corr) in all_kinds() {
+        let plan = build(&s, kind, corr, 30, Spacing::Trailing);
+        let a = run(
+            &plan,
+            PredictionType::Epsilon,
+            &mut Toy::new(&s, PredictionType::Epsilon),
+            11,
+        );
+        let b = run(
+            &plan,
+            PredictionType::Epsilon,
+            &mut Toy::new(&s, PredictionType::Epsilon),
+            11,
+        );
+        assert_eq!(bits(&a), bits(&b), "{kind:?}");
+    }
+    let ddpm = build(
+        &s,
+        SamplerKind::Ddpm {
+            variance: DdpmVariance::FixedSmall,
+        },
+        None,
+        1000,
+        Spacing::Leading,
+    );
+    let a = run(
+        &ddpm,
+        PredictionType::Epsilon,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        1,
+    );
+    let b = run(
+        &ddpm,
+        PredictionType::Epsilon,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        1,
+    );
+    let c = run(
+        &ddpm,
+        PredictionType::Epsilon,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        2,
+    );
+    assert_eq!(bits(&a), bits(&b));
+    assert_ne!(bits(&a), bits(&c));
+}
+
+#[test]
+fn recorded_noise_reproduces_the_generator() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::EulerAncestral,
+        Some(Corrector { snr: 0.2, steps: 1 }),
+        15,
+        Spacing::Trailing,
+    );
+    let mut g = GaussianNoise::new(9);
+    let tape: Vec<f32> = (0..LEN * 100).map(|_| g.next_normal().unwrap()).collect();
+    let cfg = SamplerConfig {
+        corrector_steps: 1,
+        ..SamplerConfig::default()
+    };
+    let mut rec = RecordedNoise::new(&tape);
+    let a = run_table(
+        plan.rows.as_slice(),
+        cfg,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        &mut rec,
+    )
+    .unwrap();
+    let b = run(
+        &plan,
+        PredictionType::Epsilon,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        9,
+    );
+    assert_eq!(bits(&a), bits(&b));
+    // Start, then per step: corrector noise and ancestral noise (none at the last step).
+    assert_eq!(rec.used(), LEN + 15 * LEN + 14 * LEN);
+}
+
+#[test]
+fn euler_equals_ddim_eta_zero() {
+    let s = schedule();
+    for steps in [1, 7, 50] {
+        let e = build(&s, SamplerKind::Euler, None, steps, Spacing::Trailing);
+        let d = build(
+            &s,
+            SamplerKind::Ddim { eta: 0.0 },
+            None,
+            steps,
+            Spacing::Trailing,
+        );
+        let a = run(
+            &e,
+            PredictionType::Epsilon,
+            &mut Toy::new(&s, PredictionType::Epsilon),
+            4,
+        );
+        let b = run(
+            &d,
+            PredictionType::Epsilon,
+            &mut Toy::new(&s, PredictionType::Epsilon),
+            4,
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() < 1e-4 * (1.0 + x.abs()),
+                "{steps} steps: {x} vs {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_nan_or_inf_for_edge_schedules() {
+    let linear = schedule();
+    let zero_snr = schedule().rescale_zero_terminal_snr().unwrap();
+    let cosine = NoiseSchedule::new(&BetaSchedule::SquaredCosCapV2, 1000).unwrap();
+    let tiny = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 2).unwrap();
+    for s in [&linear, &zero_snr, &cosine, &tiny] {
+        let t = s.train_steps();
+        for (kind, corr) in all_kinds() {
+            for steps in [1, 2, t] {
+                for sp in [Spacing::Linspace, Spacing::Leading, Spacing::Trailing] {
+                    let cfg = PlanConfig {
+                        corrector: corr,
+                        ..PlanConfig::new(kind, steps, sp)
+                    };
+                    // DPM-Solver++'s N + 1 grid cannot hold N = T steps; that is an error.
+                    let Ok(plan) = plan::build(s, &cfg) else {
+                        continue;
+                    };
+                    for p in [PredictionType::Epsilon, PredictionType::VPrediction] {
+                        let cfg = SamplerConfig {
+                            prediction: p,
+                            clip_sample: Some(1.0),
+                            corrector_steps: plan.corrector_steps,
+                        };
+                        let x = run_table(
+                            plan.rows.as_slice(),
+                            cfg,
+                            &mut Toy::new(s, p),
+                            &mut GaussianNoise::new(0),
+                        )
+                        .unwrap();
+                        assert!(
+                            x.iter().all(|v| v.is_finite()),
+                            "{kind:?} T={t} N={steps} {sp:?} {p:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_last_step_lands_on_the_clean_sample() {
+    let s = schedule();
+    for (kind, corr) in all_kinds() {
+        let plan = build(&s, kind, corr, 10, Spacing::Linspace);
+        let last = plan.rows.last().unwrap();
+        assert_eq!(last.noise, 0.0, "{kind:?}");
+        if !matches!(
+            kind,
+            SamplerKind::DpmSolverPp {
+                final_sigmas: FinalSigmas::SigmaMin,
+                ..
+            }
+        ) {
+            assert_eq!(last.t_prev, -1);
+            assert_eq!(
+                (last.c_xt, last.c_eps, last.c_hist),
+                (0.0, 0.0, 0.0),
+                "{kind:?}"
+            );
+            assert!((last.c_x0 - 1.0).abs() < 1e-7, "{kind:?}");
+        }
+    }
+}
+
+#[test]
+fn half_precision_tables_stay_close() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::Ddim { eta: 0.0 },
+        None,
+        20,
+        Spacing::Trailing,
+    );
+    let half: Vec<StepRowF16> = plan.rows.iter().map(StepRow::to_f16).collect();
+    let cfg = SamplerConfig::default();
+    let a = run_table(
+        plan.rows.as_slice(),
+        cfg,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        &mut GaussianNoise::new(3),
+    )
+    .unwrap();
+    let b = run_table(
+        half.as_slice(),
+        cfg,
+        &mut Toy::new(&s, PredictionType::Epsilon),
+        &mut GaussianNoise::new(3),
+    )
+    .unwrap();
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    println!("f16 table vs f32 table: max |difference| {worst:.2e}");
+    assert!(worst < 2e-2, "{worst}");
+    assert_eq!(core::mem::size_of::<StepRowF16>(), 28);
+    assert_eq!(core::mem::size_of::<StepRow>(), 44);
+}
+
+mod embedded {
+    use edgediff_runtime::schedule::StepRow;
+    include!("data/ddim10_rows.rs");
+}
+
+#[test]
+fn const_tables_match_the_host_build() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::Ddim { eta: 0.0 },
+        None,
+        10,
+        Spacing::Leading,
+    );
+    let source = rust_const("DDIM10", &plan.rows);
+    let committed = include_str!("data/ddim10_rows.rs");
+    assert_eq!(
+        source, committed,
+        "regenerate with `edgediff schedule --sampler ddim --steps 10 --spacing leading --rust-const DDIM10`"
+    );
+    assert_eq!(embedded::DDIM10.as_slice(), plan.rows.as_slice());
+}
+
+#[test]
+fn labels_reach_the_denoiser_and_sdedit_starts_midway() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::DpmSolverPp {
+            lower_order_final: true,
+            final_sigmas: FinalSigmas::Zero,
+        },
+        None,
+        10,
+        Spacing::Linspace,
+    );
+    let sampler = Sampler::new(plan.rows.as_slice(), SamplerConfig::default(), LEN).unwrap();
+    let sizes = sampler.state_sizes();
+    assert_eq!(sizes.history, LEN);
+    assert_eq!(sizes.bytes(), 3 * LEN * 4);
+    let signal: Vec<f32> = (0..LEN).map(|i| i as f32 / LEN as f32).collect();
+    let (mut x, mut out, mut hist) = (signal.clone(), vec![0.0; LEN], vec![0.0; LEN]);
+    let mut state = sampler.state(&mut x, &mut out, &mut hist).unwrap();
+    let z = vec![0.25f32; LEN];
+    sampler
+        .init_from_signal(&mut state, 6, &mut RecordedNoise::new(&z))
+        .unwrap();
+    let row = plan.rows[6];
+    for (xi, si) in state.sample().iter().zip(&signal) {
+        assert_eq!(*xi, row.alpha * si + row.sigma * 0.25);
+    }
+    let mut toy = Toy::new(&s, PredictionType::Epsilon);
+    sampler
+        .run(6, &mut state, &mut toy, &[7, 2], &mut GaussianNoise::new(0))
+        .unwrap();
+    assert_eq!(toy.calls, 4);
+    assert_eq!(toy.labels_seen, [7, 2, 7, 2, 7, 2, 7, 2]);
+    assert!(state.sample().iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn wrong_buffers_and_tables_are_typed_errors() {
+    let s = schedule();
+    let plan = build(
+        &s,
+        SamplerKind::Ddim { eta: 0.0 },
+        None,
+        5,
+        Spacing::Leading,
+    );
+    let sampler = Sampler::new(plan.rows.as_slice(), SamplerConfig::default(), LEN).unwrap();
+    let (mut x, mut out, mut hist) = (vec![0.0; LEN - 1], vec![0.0; LEN], vec![]);
+    assert_eq!(
+        sampler.state(&mut x, &mut out, &mut hist).unwrap_err(),
+        Error::BufferSize {
+            buffer: Buffer::Sample,
+            expected: LEN,
+            got: LEN - 1
+        }
+    );
+    let dpm = build(
+        &s,
+        SamplerKind::DpmSolverPp {
+            lower_order_final: true,
+            final_sigmas: FinalSigmas::Zero,
+        },
+        None,
+        5,
+        Spacing::Linspace,
+    );
+    let sampler2 = Sampler::new(dpm.rows.as_slice(), SamplerConfig::default(), LEN).unwrap();
+    let mut x = vec![0.0; LEN];
+    assert_eq!(
+        sampler2.state(&mut x, &mut out, &mut hist).unwrap_err(),
+        Error::BufferSize {
+            buffer: Buffer::History,
+            expected: LEN,
+            got: 0
+        }
+    );
+    let mut hist = vec![0.0; LEN];
+    let mut state = sampler.state(&mut x, &mut out, &mut hist).unwrap();
+    let mut toy = Toy::new(&s, PredictionType::Epsilon);
+    assert_eq!(
+        sampler
+            .step(5, &mut state, &mut toy, &[], &mut GaussianNoise::new(0))
+            .unwrap_err(),
+        Error::StepOutOfRange { step: 5, steps: 5 }
+    );
+    let empty: [StepRow; 0] = [];
+    assert_eq!(
+        Sampler::new(&empty[..], SamplerConfig::default(), LEN).unwrap_err(),
+        Error::EmptySchedule
+    );
+    let mut bad = plan.rows.clone();
+    bad[2].c_x0 = f32::NAN;
+    assert!(matches!(
+        Sampler::new(bad.as_slice(), SamplerConfig::default(), LEN).unwrap_err(),
+        Error::BadStepRow {
+            step: 2,
+            field: "c_x0",
+            ..
+        }
+    ));
+    let clip = SamplerConfig {
+        clip_sample: Some(f32::NAN),
+        ..SamplerConfig::default()
+    };
+    assert!(matches!(
+        Sampler::new(plan.rows.as_slice(), clip, LEN),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(Sampler::new(plan.rows.as_slice(), SamplerConfig::default(), 0).is_err());
+    for bad_cfg in [
+        PlanConfig::new(SamplerKind::Ddim { eta: f64::NAN }, 10, Spacing::Leading),
+        PlanConfig::new(SamplerKind::Ddim { eta: -1.0 }, 10, Spacing::Leading),
+        PlanConfig::new(SamplerKind::Langevin, 10, Spacing::Leading),
+        PlanConfig::new(SamplerKind::Euler, 0, Spacing::Leading),
+        PlanConfig::new(SamplerKind::Euler, 1001, Spacing::Leading),
+        PlanConfig {
+            corrector: Some(Corrector {
+                snr: f64::INFINITY,
+                steps: 1,
+            }),
+            ..PlanConfig::new(SamplerKind::Euler, 10, Spacing::Leading)
+        },
+    ] {
+        assert!(
+            matches!(plan::build(&s, &bad_cfg), Err(Error::InvalidConfig { .. })),
+            "{bad_cfg:?}"
+        );
+    }
+}
