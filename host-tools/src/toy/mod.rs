@@ -48,6 +48,23 @@ impl GaussianMixture {
         out
     }
 
+    /// Root-mean-square distance of `points` (interleaved `x, y`) to their nearest component
+    /// mean, divided by its expected value `sqrt(2) * std`. About 1 for samples of the mixture;
+    /// below 1 when a sampler collapses the components, above when it leaves noise.
+    pub fn width_ratio(&self, points: &[f32]) -> f64 {
+        let n = points.len() / 2;
+        let sum: f64 = points
+            .chunks_exact(2)
+            .map(|p| {
+                self.means
+                    .iter()
+                    .map(|m| (p[0] as f64 - m[0]).powi(2) + (p[1] as f64 - m[1]).powi(2))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        (sum / n as f64).sqrt() / (std::f64::consts::SQRT_2 * self.std)
+    }
+
     /// The exact noise predictor of this mixture under `schedule`.
     pub fn denoiser(&self, schedule: &NoiseSchedule) -> MixtureDenoiser<'_> {
         MixtureDenoiser {
