@@ -24,5 +24,13 @@ if grep -R -n -E 'extern crate alloc|alloc::' runtime/src ; then
   exit 1
 fi
 
+step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
+(
+  eval "$(scripts/cross-env.sh)"
+  # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
+  cargo build -p edgediff-runtime --no-default-features --features defmt \
+    --target thumbv7em-none-eabihf $EDGEDIFF_BUILD_STD --target-dir target/thumbv7em --release
+)
+
 step "tests"
 cargo test --workspace

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Provides a Rust compiler for thumbv7em-none-eabihf (Cortex-M4F) and prints the environment
+# to build with it, one `export` per line (use: eval "$(scripts/cross-env.sh)").
+#
+# - If the rustup target is installed, nothing is needed: the ordinary toolchain is used.
+# - Otherwise Debian's rustc-web (every embedded target) and rust-web-src (the std sources for
+#   -Zbuild-std) are unpacked, not installed, under target/cross-toolchain, leaving the system
+#   rustc untouched. Needs apt-get (run as root on a fresh machine).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target=thumbv7em-none-eabihf
+
+if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+  echo "export EDGEDIFF_BUILD_STD="
+  exit 0
+fi
+
+dir="$root/target/cross-toolchain"
+rustc="$dir/usr/bin/rustc"
+libs="$dir/usr/lib/x86_64-linux-gnu:$dir/usr/lib"
+if ! LD_LIBRARY_PATH="$libs" "$rustc" --print target-list 2>/dev/null | grep -qx "$target"; then
+  # The candidates of one apt index are built together, so their versions match.
+  pkgs=(rustc-web rust-web-src libstd-rust-web-1.96 libstd-rust-web-dev libllvm22)
+  mkdir -p "$dir/debs"
+  (
+    cd "$dir/debs"
+    if ! apt-get download "${pkgs[@]}" >&2 2>/dev/null; then
+      apt-get update >&2
+      apt-get download "${pkgs[@]}" >&2
+    fi
+    for deb in *.deb; do dpkg -x "$deb" "$dir"; done
+  )
+fi
+LD_LIBRARY_PATH="$libs" "$rustc" --version >&2
+echo "export RUSTC='$rustc'"
+echo "export LD_LIBRARY_PATH='$libs'"
+echo "export RUSTC_BOOTSTRAP=1"
+echo "export EDGEDIFF_BUILD_STD='-Zbuild-std=core'"
