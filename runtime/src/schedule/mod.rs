@@ -194,3 +194,10 @@ impl StepTable for [StepRowF16] {
         self.get(i).map(StepRow::from)
     }
 }
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for StepRowF16 {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", StepRow::from(self))
+    }
+}
