@@ -31,6 +31,8 @@ extern crate std;
 
 pub mod denoiser;
 pub mod error;
+pub mod kernels;
+pub mod math;
 pub mod noise;
 pub mod prediction;
 pub mod sampler;

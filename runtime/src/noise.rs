@@ -4,17 +4,15 @@
 //! operation is IEEE-754 single-precision arithmetic on bit-exact inputs (no fused multiply-add,
 //! no libm), so one seed gives the same bits on x86_64 and on a Cortex-M4F.
 //!
-//! The transcendental pieces are computed here rather than taken from a math library:
-//! `sqrt` starts from micromath's bit-trick estimate (within 5%) and is refined by three Newton
-//! steps; `ln` splits off the binary exponent and sums the `atanh` series of the mantissa.
-//! micromath's own `ln` (error up to 1e-3) and `sqrt` (5%) are too coarse to pass a
-//! Kolmogorov-Smirnov test against N(0, 1) at 10^5 draws.
+//! The transcendental pieces come from [`crate::math`]: micromath's own `ln` (error up to 1e-3)
+//! and `sqrt` (5%) are too coarse to pass a Kolmogorov-Smirnov test against N(0, 1) at 10^5
+//! draws, so `sqrt` refines micromath's estimate and `ln` sums a series.
 //!
 //! [`RecordedNoise`] replays values recorded elsewhere (another implementation, a test vector),
 //! so trajectories can be compared step by step.
 
+use crate::math::{ln, sqrt};
 use crate::{Error, Result};
-use micromath::F32Ext;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -107,52 +105,11 @@ impl NoiseSource for RecordedNoise<'_> {
     }
 }
 
-/// Square root of a positive finite value: micromath's estimate plus three Newton steps.
-fn sqrt(x: f32) -> f32 {
-    let mut y = F32Ext::sqrt(x);
-    for _ in 0..3 {
-        y = 0.5 * (y + x / y);
-    }
-    y
-}
-
-/// Natural logarithm of a positive normal value, accurate to a few f32 ulps.
-fn ln(x: f32) -> f32 {
-    const LN_2: f32 = core::f32::consts::LN_2;
-    const SQRT_2: f32 = core::f32::consts::SQRT_2;
-    let bits = x.to_bits();
-    let mut exponent = ((bits >> 23) & 0xff) as i32 - 127;
-    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // in [1, 2)
-    if m > SQRT_2 {
-        m *= 0.5;
-        exponent += 1;
-    }
-    // ln(m) = 2 atanh(u), |u| <= 0.1716; the series to u^9 is below f32 precision after.
-    let u = (m - 1.0) / (m + 1.0);
-    let u2 = u * u;
-    let series = u * (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 5.0 + u2 * (1.0 / 7.0 + u2 / 9.0))));
-    exponent as f32 * LN_2 + 2.0 * series
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     extern crate std;
     use std::vec::Vec;
-
-    #[test]
-    fn ln_and_sqrt_match_std_closely() {
-        for i in 1..2000 {
-            let x = i as f32 / 2000.0;
-            let rel = |a: f32, b: f32| ((a - b) / b).abs();
-            assert!(rel(sqrt(x), x.sqrt()) < 4e-7, "sqrt({x})");
-            let l = ln(x);
-            assert!(
-                (l - x.ln()).abs() < 2e-7 * (1.0 + x.ln().abs()),
-                "ln({x}) = {l}"
-            );
-        }
-    }
 
     #[test]
     fn same_seed_same_bits_different_seed_different_values() {

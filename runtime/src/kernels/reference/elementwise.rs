@@ -1,0 +1,125 @@
+//! Element-wise kernels: graph-boundary (de)quantization, requantizing add and copy (concat),
+//! and 256-entry lookup-table activations.
+//!
+//! The add and the copy compute `Q(DQ(a) + DQ(b))` and `Q(DQ(x))` in `f32` exactly as the
+//! ONNX operators DequantizeLinear -> Add / Concat -> QuantizeLinear define them.
+
+use crate::kernels::quant::QParams;
+
+/// `y = Q(x)` for the network input.
+pub fn quantize(x: &[f32], q: QParams, y: &mut [i8]) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = q.quantize(*v);
+    }
+}
+
+/// `y = DQ(x)` for the network output.
+pub fn dequantize(x: &[i8], q: QParams, y: &mut [f32]) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = q.dequantize(*v);
+    }
+}
+
+/// `y = Q(DQ(a) + DQ(b))`. `b` either has the length of `a`, or holds one value per channel
+/// of `a` (`a.len() / b.len()` consecutive elements each), broadcast over the spatial axes.
+pub fn add(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
+    let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
+        return;
+    };
+    for ((a_c, y_c), bv) in a.chunks(plane).zip(y.chunks_mut(plane)).zip(b) {
+        let vb = qb.dequantize(*bv);
+        for (o, av) in y_c.iter_mut().zip(a_c) {
+            *o = qy.quantize(qa.dequantize(*av) + vb);
+        }
+    }
+}
+
+/// `y = Q_y(DQ_x(x))`: a copy that changes quantization (one input of a concat). With equal
+/// parameters it is an exact copy.
+pub fn requantize_copy(x: &[i8], qx: QParams, qy: QParams, y: &mut [i8]) {
+    if qx == qy {
+        for (o, v) in y.iter_mut().zip(x) {
+            *o = *v;
+        }
+        return;
+    }
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = qy.quantize(qx.dequantize(*v));
+    }
+}
+
+/// `y = table[x + 128]`: any activation, tabulated on the host for the tensor's scales.
+pub fn lut(x: &[i8], table: &[u8; 256], y: &mut [i8]) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = table[usize::from(*v as u8 ^ 0x80)] as i8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference::tests::{Lcg, assert_within_one_lsb};
+    extern crate std;
+    use std::vec::Vec;
+
+    fn qp(rng: &mut Lcg) -> QParams {
+        QParams {
+            scale: 0.01 + rng.unit() * 0.05,
+            zero_point: rng.i8() as i32 / 2,
+        }
+    }
+
+    #[test]
+    fn add_matches_float_and_is_exact_to_the_onnx_definition() {
+        let mut rng = Lcg(3);
+        let mut hist = [0usize; 3];
+        for broadcast in [false, true] {
+            let (qa, qb, qy) = (qp(&mut rng), qp(&mut rng), qp(&mut rng));
+            let a: Vec<i8> = (0..4 * 9).map(|_| rng.i8()).collect();
+            let b: Vec<i8> = (0..if broadcast { 4 } else { 36 })
+                .map(|_| rng.i8())
+                .collect();
+            let mut y = std::vec![0i8; 36];
+            add(&a, qa, &b, qb, qy, &mut y);
+            let expect: Vec<i8> = (0..36)
+                .map(|i| {
+                    let bv = if broadcast { b[i / 9] } else { b[i] };
+                    let v = qa.dequantize(a[i]) as f64 + qb.dequantize(bv) as f64;
+                    qy.quantize(v as f32)
+                })
+                .collect();
+            assert_within_one_lsb(&y, &expect, &mut hist);
+        }
+        std::println!("add vs float: |diff| histogram 0/1/2+ = {hist:?}");
+    }
+
+    #[test]
+    fn lut_and_copies() {
+        let mut table = [0u8; 256];
+        for (i, t) in table.iter_mut().enumerate() {
+            *t = (i as i32 - 128).max(0) as i8 as u8; // ReLU with zero point 0
+        }
+        let x = [-128i8, -1, 0, 5, 127];
+        let mut y = [0i8; 5];
+        lut(&x, &table, &mut y);
+        assert_eq!(y, [0, 0, 0, 5, 127]);
+        let q = QParams {
+            scale: 0.1,
+            zero_point: 3,
+        };
+        requantize_copy(&x, q, q, &mut y);
+        assert_eq!(y, x);
+        let q2 = QParams {
+            scale: 0.2,
+            zero_point: -1,
+        };
+        requantize_copy(&[13, 4], q, q2, &mut y[..2]);
+        assert_eq!(&y[..2], &[4, -1]); // (13-3)*0.1/0.2 = 5 -> 4 ; 0.5 -> 0 -> -1
+        let mut f = [0.0f32; 2];
+        dequantize(&[13, 3], q, &mut f);
+        assert_eq!(f, [1.0, 0.0]);
+        let mut back = [0i8; 2];
+        quantize(&f, q, &mut back);
+        assert_eq!(back, [13, 3]);
+    }
+}
