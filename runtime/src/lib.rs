@@ -30,10 +30,12 @@
 extern crate std;
 
 pub mod denoiser;
+pub mod engine;
 pub mod error;
 pub mod kernels;
 pub mod math;
 pub mod noise;
+pub mod pack;
 pub mod prediction;
 pub mod sampler;
 pub mod schedule;

@@ -1,0 +1,291 @@
+//! The int8 engine: runs a model pack's graph over a caller-provided arena, as a [`Denoiser`].
+//!
+//! Weights and tables are read in place from the pack; the arena holds only activations, at
+//! the offsets the host's planner chose. [`Engine::new`] checks the arena against the pack's
+//! recorded requirement, so a too-small buffer is an error before anything runs.
+
+use crate::kernels::quant::QParams;
+use crate::kernels::reference::{self as k, ConvGeometry, DenseParams, GroupNormGeometry};
+use crate::pack::layout::{NO_TENSOR, OpKind, op::FLAG_RELU};
+use crate::pack::{OpRecord, Pack, TensorInfo};
+use crate::schedule::StepTable;
+use crate::{Denoiser, Error, Result};
+
+/// Runs a pack's network.
+#[derive(Debug)]
+pub struct Engine<'p, 'a> {
+    pack: Pack<'p>,
+    arena: &'a mut [i8],
+}
+
+/// The split borrow of one op: its output, and its inputs from elsewhere in the arena.
+struct Io<'x> {
+    out: &'x mut [i8],
+    in0: &'x [i8],
+    in1: &'x [i8],
+}
+
+fn internal(what: &'static str) -> Error {
+    // Unreachable for a pack that passed validation; reported, never panicked on.
+    Error::InvalidConfig {
+        field: "engine",
+        expected: what,
+    }
+}
+
+impl<'p, 'a> Engine<'p, 'a> {
+    /// An engine over `arena`, which must hold at least [`Pack::arena_bytes`] bytes.
+    pub fn new(pack: Pack<'p>, arena: &'a mut [i8]) -> Result<Self> {
+        if arena.len() < pack.arena_bytes() {
+            return Err(Error::ArenaTooSmall {
+                needed: pack.arena_bytes(),
+                given: arena.len(),
+            });
+        }
+        Ok(Self { pack, arena })
+    }
+
+    /// The pack this engine runs.
+    pub fn pack(&self) -> &Pack<'p> {
+        &self.pack
+    }
+
+    fn tensor(&self, id: u16) -> Result<TensorInfo> {
+        self.pack.tensor(id).ok_or(internal("valid tensor ids"))
+    }
+
+    fn qparams(&self, step: usize, t: &TensorInfo) -> Result<QParams> {
+        self.pack
+            .qparams(step, t.qparam)
+            .ok_or(internal("valid quantization sets"))
+    }
+
+    /// The int8 input tensor, to fill before [`Engine::run`].
+    pub fn input_mut(&mut self) -> Result<&mut [i8]> {
+        let t = self.tensor(self.pack.meta().input)?;
+        self.arena
+            .get_mut(t.offset..t.offset + t.len())
+            .ok_or(internal("tensors inside the arena"))
+    }
+
+    /// The int8 output tensor after [`Engine::run`].
+    pub fn output(&self) -> Result<&[i8]> {
+        let t = self.tensor(self.pack.meta().output)?;
+        self.arena
+            .get(t.offset..t.offset + t.len())
+            .ok_or(internal("tensors inside the arena"))
+    }
+
+    /// Quantization of the input and output tensors at `step`.
+    pub fn io_qparams(&self, step: usize) -> Result<(QParams, QParams)> {
+        let m = self.pack.meta();
+        let (i, o) = (self.tensor(m.input)?, self.tensor(m.output)?);
+        Ok((self.qparams(step, &i)?, self.qparams(step, &o)?))
+    }
+
+    /// Runs every op for sampling step `step` with class `label` (`num_classes` is the null
+    /// label of classifier-free guidance; ignored by unconditional models).
+    pub fn run(&mut self, step: usize, label: u16) -> Result<()> {
+        let steps = usize::from(self.pack.meta().steps);
+        if step >= steps {
+            return Err(Error::StepOutOfRange { step, steps });
+        }
+        let classes = self.pack.meta().num_classes;
+        if classes > 0 && label > classes {
+            return Err(Error::LabelOutOfRange { label, classes });
+        }
+        for i in 0..self.pack.meta().op_count {
+            let o = self.pack.op(i).ok_or(internal("valid ops"))?;
+            self.exec(&o, step, label)?;
+        }
+        Ok(())
+    }
+
+    fn exec(&mut self, o: &OpRecord, step: usize, label: u16) -> Result<()> {
+        let out_t = self.tensor(o.out)?;
+        let q_out = self.qparams(step, &out_t)?;
+        let in0_t =
+            if o.in0 == NO_TENSOR || matches!(o.kind, OpKind::StepEmbed | OpKind::ClassEmbed) {
+                None
+            } else {
+                Some(self.tensor(o.in0)?)
+            };
+        let in1_t = if o.in1 == NO_TENSOR {
+            None
+        } else {
+            Some(self.tensor(o.in1)?)
+        };
+        let q0 = match &in0_t {
+            Some(t) => self.qparams(step, t)?,
+            None => q_out,
+        };
+        let q1 = match &in1_t {
+            Some(t) => self.qparams(step, t)?,
+            None => q_out,
+        };
+        let pack = self.pack;
+        let blob =
+            |k: usize, len: usize| pack.blob(o.blob[k], len).ok_or(internal("blobs in bounds"));
+        let io = split(self.arena, &out_t, in0_t.as_ref(), in1_t.as_ref())
+            .ok_or(internal("disjoint op tensors"))?;
+        let [a0, a1, a2, a3] = o.attr.map(usize::from);
+        match o.kind {
+            OpKind::Conv => {
+                let x = in0_t.ok_or(internal("conv input"))?;
+                let g = ConvGeometry {
+                    in_c: x.shape[0],
+                    in_h: x.shape[1],
+                    in_w: x.shape[2],
+                    out_c: out_t.shape[0],
+                    k_h: a0,
+                    k_w: a1,
+                    stride: a2,
+                    pad: a3,
+                };
+                let p = DenseParams {
+                    weights: blob(0, g.out_c * g.in_c * g.k_h * g.k_w)?,
+                    bias: blob(1, 4 * g.out_c)?,
+                    w_scales: blob(2, 4 * g.out_c)?,
+                };
+                k::conv2d(io.in0, q0, &p, &g, q_out, o.flags & FLAG_RELU != 0, io.out);
+            }
+            OpKind::Add => k::add(io.in0, q0, io.in1, q1, q_out, io.out),
+            OpKind::Concat => {
+                let (first, second) = io.out.split_at_mut(io.in0.len().min(io.out.len()));
+                k::requantize_copy(io.in0, q0, q_out, first);
+                k::requantize_copy(io.in1, q1, q_out, second);
+            }
+            OpKind::Upsample => {
+                let x = in0_t.ok_or(internal("upsample input"))?;
+                k::upsample_nearest(io.in0, x.shape[1], x.shape[2], a0, io.out);
+            }
+            OpKind::Lut => {
+                let row = if pack.meta().qparam_rows == 1 {
+                    0
+                } else {
+                    step
+                };
+                let table = blob(0, 256 * usize::from(pack.meta().qparam_rows))?
+                    .get(256 * row..256 * row + 256)
+                    .and_then(|t| <&[u8; 256]>::try_from(t).ok())
+                    .ok_or(internal("lookup tables in bounds"))?;
+                k::lut(io.in0, table, io.out);
+            }
+            OpKind::GroupNorm => {
+                let c = out_t.shape[0];
+                let g = GroupNormGeometry {
+                    channels: c,
+                    plane: out_t.shape[1] * out_t.shape[2],
+                    groups: a0,
+                    eps: f32::from_bits(o.extra),
+                };
+                k::group_norm(
+                    io.in0,
+                    q0,
+                    &g,
+                    blob(0, 4 * c)?,
+                    blob(1, 4 * c)?,
+                    q_out,
+                    io.out,
+                );
+            }
+            OpKind::StepEmbed | OpKind::ClassEmbed => {
+                let row = if o.kind == OpKind::StepEmbed {
+                    step
+                } else {
+                    usize::from(label)
+                };
+                let n = io.out.len();
+                let table = blob(0, n * (row + 1))?;
+                for (d, s) in io.out.iter_mut().zip(&table[n * row..]) {
+                    *d = *s as i8;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Borrows the output of an op mutably and its inputs immutably from one arena. Inputs must
+/// lie entirely before or after the output (the pack reader checks this).
+fn split<'x>(
+    arena: &'x mut [i8],
+    out: &TensorInfo,
+    in0: Option<&TensorInfo>,
+    in1: Option<&TensorInfo>,
+) -> Option<Io<'x>> {
+    let (before, rest) = arena.split_at_mut_checked(out.offset)?;
+    let (out_s, after) = rest.split_at_mut_checked(out.len())?;
+    let (before, after): (&'x [i8], &'x [i8]) = (before, after);
+    let end = out.offset + out.len();
+    let pick = |t: Option<&TensorInfo>| -> Option<&'x [i8]> {
+        match t {
+            None => Some(&[]),
+            Some(t) if t.offset + t.len() <= out.offset => before.get(t.offset..t.offset + t.len()),
+            Some(t) if t.offset >= end => after.get(t.offset - end..t.offset - end + t.len()),
+            Some(_) => None,
+        }
+    };
+    Some(Io {
+        in0: pick(in0)?,
+        in1: pick(in1)?,
+        out: out_s,
+    })
+}
+
+impl Denoiser for Engine<'_, '_> {
+    /// Evaluates each sample of the batch in turn. With classifier-free guidance
+    /// (`guidance != 1` in a conditional pack) each sample runs twice, with its label and the
+    /// null label, and the outputs combine as `u + g (c - u)`.
+    fn eval(
+        &mut self,
+        x: &[f32],
+        t: u32,
+        step: usize,
+        labels: &[u16],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let meta = *self.pack.meta();
+        let dim = meta.sample_len();
+        if x.is_empty() || x.len() % dim != 0 || out.len() != x.len() {
+            return Err(Error::ShapeMismatch { dim, got: x.len() });
+        }
+        let expected = self.pack.schedule().row(step).map(|r| r.t);
+        if expected != Some(t) {
+            return Err(Error::TimestepMismatch {
+                step,
+                expected: expected.unwrap_or(0),
+                got: t,
+            });
+        }
+        let batch = x.len() / dim;
+        let conditional = meta.num_classes > 0;
+        if conditional && !labels.is_empty() && labels.len() != batch {
+            return Err(Error::BufferSize {
+                buffer: crate::error::Buffer::Labels,
+                expected: batch,
+                got: labels.len(),
+            });
+        }
+        let (q_in, q_out) = self.io_qparams(step)?;
+        for (b, (xs, os)) in x
+            .chunks_exact(dim)
+            .zip(out.chunks_exact_mut(dim))
+            .enumerate()
+        {
+            let label = labels.get(b).copied().unwrap_or(meta.num_classes);
+            k::quantize(xs, q_in, self.input_mut()?);
+            self.run(step, label)?;
+            k::dequantize(self.output()?, q_out, os);
+            if conditional && meta.guidance != 1.0 && label < meta.num_classes {
+                k::quantize(xs, q_in, self.input_mut()?);
+                self.run(step, meta.num_classes)?;
+                for (o, q) in os.iter_mut().zip(self.output()?) {
+                    let u = q_out.dequantize(*q);
+                    *o = u + meta.guidance * (*o - u);
+                }
+            }
+        }
+        Ok(())
+    }
+}

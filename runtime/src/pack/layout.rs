@@ -1,0 +1,229 @@
+//! Byte layout of a model pack: every offset, size and code the reader and the host writer
+//! share. All integers and floats are little-endian. `docs/pack-format.md` describes the same
+//! layout in tables.
+
+/// The first four bytes of every pack.
+pub const MAGIC: [u8; 4] = *b"EDGD";
+/// The format version this runtime reads.
+pub const VERSION: u16 = 1;
+/// Alignment of every section and of every blob offset.
+pub const ALIGN: usize = 16;
+/// Alignment of arena offsets.
+pub const ARENA_ALIGN: usize = 4;
+/// Marks an unused tensor slot in an op record.
+pub const NO_TENSOR: u16 = 0xffff;
+
+/// The fixed header.
+pub mod header {
+    /// Header size in bytes.
+    pub const SIZE: usize = 32;
+    /// `[u8; 4]` magic.
+    pub const MAGIC: usize = 0;
+    /// `u16` format version.
+    pub const VERSION: usize = 4;
+    /// `u16` header size.
+    pub const HEADER_SIZE: usize = 6;
+    /// `u32` total pack length.
+    pub const TOTAL_LEN: usize = 8;
+    /// `u32` CRC-32 (IEEE 802.3) of bytes `CRC_START..total_len`.
+    pub const CRC: usize = 12;
+    /// First byte covered by the CRC.
+    pub const CRC_START: usize = 16;
+    /// `u16` number of directory entries.
+    pub const SECTION_COUNT: usize = 16;
+    /// `u32` arena bytes the graph needs.
+    pub const ARENA_BYTES: usize = 20;
+    /// `u32` sampler state bytes for one sample (x_t, model output, history).
+    pub const STATE_BYTES: usize = 24;
+}
+
+/// The section directory, right after the header: one entry per section.
+pub mod directory {
+    /// Entry size: `u32` kind, `u32` offset, `u32` length, `u32` reserved (0).
+    pub const ENTRY: usize = 16;
+}
+
+/// Section kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u32)]
+pub enum Section {
+    /// The fixed header and directory (used in error reports).
+    Header = 0,
+    /// Model and sampler description.
+    Meta = 1,
+    /// The sampler's step table.
+    Schedule = 2,
+    /// Activation tensors.
+    Tensors = 3,
+    /// Activation quantization parameters, per step row.
+    QParams = 4,
+    /// The op list.
+    Ops = 5,
+    /// Weights, biases, scales, tables.
+    Blob = 6,
+}
+
+impl Section {
+    /// The sections every pack has, in directory order.
+    pub const REQUIRED: [Section; 6] = [
+        Section::Meta,
+        Section::Schedule,
+        Section::Tensors,
+        Section::QParams,
+        Section::Ops,
+        Section::Blob,
+    ];
+
+    /// The section with this code.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::REQUIRED.into_iter().find(|s| *s as u32 == code)
+    }
+}
+
+/// The META section (fixed size).
+pub mod meta {
+    /// Section size.
+    pub const SIZE: usize = 48;
+    /// `u16` channels of one sample.
+    pub const SAMPLE_C: usize = 0;
+    /// `u16` height of one sample.
+    pub const SAMPLE_H: usize = 2;
+    /// `u16` width of one sample.
+    pub const SAMPLE_W: usize = 4;
+    /// `u8` prediction type: 0 epsilon, 1 sample (x0), 2 v.
+    pub const PREDICTION: usize = 6;
+    /// `u8` flags: bit 0 = clip x0 to `CLIP_RANGE`.
+    pub const FLAGS: usize = 7;
+    /// `u16` number of classes (0: unconditional).
+    pub const NUM_CLASSES: usize = 8;
+    /// `u8` Langevin corrector steps per sampling step.
+    pub const CORRECTOR_STEPS: usize = 10;
+    /// `u16` rows of the step table.
+    pub const STEPS: usize = 12;
+    /// `u16` rows of the quantization table: 1 (static) or `STEPS` (per step).
+    pub const QPARAM_ROWS: usize = 14;
+    /// `u16` quantization parameter sets per row.
+    pub const QPARAM_COUNT: usize = 16;
+    /// `u16` tensors.
+    pub const TENSOR_COUNT: usize = 18;
+    /// `u16` ops.
+    pub const OP_COUNT: usize = 20;
+    /// `u16` index of the input tensor (the quantized `x_t`).
+    pub const INPUT: usize = 22;
+    /// `u16` index of the output tensor (the network output).
+    pub const OUTPUT: usize = 24;
+    /// `f32` clip range.
+    pub const CLIP_RANGE: usize = 28;
+    /// `f32` classifier-free guidance scale (1: none).
+    pub const GUIDANCE: usize = 32;
+    /// `u32` multiply-accumulates per network evaluation.
+    pub const MACS: usize = 36;
+    /// Flag bit: clip x0.
+    pub const FLAG_CLIP: u8 = 1;
+}
+
+/// The SCHEDULE section: `STEPS` rows of [`crate::schedule::StepRow`].
+pub mod schedule {
+    /// Row size: `u32 t`, `i32 t_prev`, then the nine `f32` coefficients in field order.
+    pub const ROW: usize = 44;
+}
+
+/// The TENSORS section: one record per activation tensor (int8, `[c, h, w]`).
+pub mod tensor {
+    /// Record size.
+    pub const SIZE: usize = 16;
+    /// `u16` channels.
+    pub const C: usize = 0;
+    /// `u16` height.
+    pub const H: usize = 2;
+    /// `u16` width.
+    pub const W: usize = 4;
+    /// `u16` quantization parameter set.
+    pub const QPARAM: usize = 6;
+    /// `u32` byte offset in the arena.
+    pub const ARENA_OFFSET: usize = 8;
+}
+
+/// The QPARAMS section: `QPARAM_ROWS x QPARAM_COUNT` records.
+pub mod qparam {
+    /// Record size: `f32` scale, `i32` zero point.
+    pub const SIZE: usize = 8;
+}
+
+/// The OPS section: one fixed-size record per op, executed in order.
+pub mod op {
+    /// Record size.
+    pub const SIZE: usize = 32;
+    /// `u8` op kind.
+    pub const KIND: usize = 0;
+    /// `u8` flags (bit 0: fused ReLU for conv).
+    pub const FLAGS: usize = 1;
+    /// `u16` first input tensor.
+    pub const IN0: usize = 2;
+    /// `u16` second input tensor or [`super::NO_TENSOR`].
+    pub const IN1: usize = 4;
+    /// `u16` output tensor.
+    pub const OUT: usize = 6;
+    /// Four `u16` attributes (meaning per kind).
+    pub const ATTR: usize = 8;
+    /// Three `u32` blob offsets (meaning per kind).
+    pub const BLOB: usize = 16;
+    /// `u32` extra word (an `f32` for GroupNorm's epsilon).
+    pub const EXTRA: usize = 28;
+    /// Flag bit: ReLU fused into a conv.
+    pub const FLAG_RELU: u8 = 1;
+}
+
+/// Op kinds and their fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum OpKind {
+    /// Conv2d / Linear. attr: k_h, k_w, stride, pad. blob: weights `[out_c, in_c, k_h, k_w]` i8,
+    /// bias `out_c` i32, weight scales `out_c` f32.
+    Conv = 1,
+    /// Requantizing add; `in1` has the shape of `in0` or `[c, 1, 1]` (broadcast).
+    Add = 2,
+    /// Channel concat of `in0` and `in1`, each requantized to the output's parameters.
+    Concat = 3,
+    /// Nearest upsampling; attr0: factor.
+    Upsample = 4,
+    /// Lookup-table activation; blob0: `QPARAM_ROWS` tables of 256 bytes.
+    Lut = 5,
+    /// GroupNorm; attr0: groups; blob: gamma `c` f32, beta `c` f32; extra: eps (f32 bits).
+    GroupNorm = 6,
+    /// Per-step embedding: copies row `step` of the `STEPS x size` int8 table at blob0.
+    StepEmbed = 7,
+    /// Class embedding: copies row `label` of the `(NUM_CLASSES + 1) x size` int8 table at
+    /// blob0; the last row is the unconditional (null) label.
+    ClassEmbed = 8,
+}
+
+impl OpKind {
+    /// The op kind with this code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        use OpKind::*;
+        [
+            Conv, Add, Concat, Upsample, Lut, GroupNorm, StepEmbed, ClassEmbed,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == code)
+    }
+}
+
+/// Reads the arena size from a pack's header, usable in `const` context to size a `static`
+/// buffer: `static mut ARENA: [i8; arena_bytes(PACK)] = ...`. Returns 0 when the bytes are too
+/// short or do not start with the magic; the full check is [`super::Pack::parse`].
+pub const fn arena_bytes(pack: &[u8]) -> usize {
+    if pack.len() < header::SIZE
+        || pack[0] != MAGIC[0]
+        || pack[1] != MAGIC[1]
+        || pack[2] != MAGIC[2]
+        || pack[3] != MAGIC[3]
+    {
+        return 0;
+    }
+    let o = header::ARENA_BYTES;
+    u32::from_le_bytes([pack[o], pack[o + 1], pack[o + 2], pack[o + 3]]) as usize
+}
