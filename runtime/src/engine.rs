@@ -247,7 +247,7 @@ impl Denoiser for Engine<'_, '_> {
     ) -> Result<()> {
         let meta = *self.pack.meta();
         let dim = meta.sample_len();
-        if x.is_empty() || x.len() % dim != 0 || out.len() != x.len() {
+        if x.is_empty() || !x.len().is_multiple_of(dim) || out.len() != x.len() {
             return Err(Error::ShapeMismatch { dim, got: x.len() });
         }
         let expected = self.pack.schedule().row(step).map(|r| r.t);

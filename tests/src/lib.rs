@@ -1,5 +1,8 @@
 //! Shared helpers of the cross-crate tests.
 
+pub mod graphs;
+pub mod simulate;
+
 use edgediff_runtime::noise::GaussianNoise;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::Plan;

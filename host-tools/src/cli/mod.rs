@@ -1,11 +1,10 @@
 //! The `edgediff` command line: one module per command.
 
 pub mod demo;
-mod error;
 pub mod sampler_args;
 pub mod schedule;
 
-pub use error::Error;
+pub use crate::error::Error;
 
 use clap::{Parser, Subcommand};
 

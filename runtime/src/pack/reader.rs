@@ -249,7 +249,7 @@ impl<'a> Pack<'a> {
                 Section::from_code(code).ok_or(err(h, e, PackProblem::UnknownSection { code }))?;
             let off = u32_at(bytes, e + 4) as usize;
             let slen = u32_at(bytes, e + 8) as usize;
-            if off % ALIGN != 0 {
+            if !off.is_multiple_of(ALIGN) {
                 return Err(err(section, e + 4, PackProblem::Misaligned));
             }
             let body = bytes
@@ -425,7 +425,7 @@ impl<'a> Pack<'a> {
             if t.qparam >= m.qparam_count {
                 return Err(bad("quantization set index out of range"));
             }
-            if t.offset % ARENA_ALIGN != 0 {
+            if !t.offset.is_multiple_of(ARENA_ALIGN) {
                 return Err(err(Section::Tensors, at, PackProblem::Misaligned));
             }
             if t.end() > self.arena_bytes {
@@ -506,7 +506,7 @@ impl<'a> Pack<'a> {
         let out = tensor(o.out)?;
         let blob = |k: usize, len: usize| -> Result<&'a [u8]> {
             let off = o.blob[k];
-            if off as usize % 4 != 0 {
+            if !(off as usize).is_multiple_of(4) {
                 return Err(err(Section::Ops, at, PackProblem::Misaligned));
             }
             self.blob(off, len).ok_or(oob())

@@ -1,4 +1,4 @@
-//! The error every command returns: one line that names the problem.
+//! The host tools' error: one line that names the problem.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum Error {
     /// The runtime rejected a configuration or failed while sampling.
     Runtime(edgediff_runtime::Error),
+    /// A graph cannot be compiled into a pack (names the op or tensor).
+    Compile(String),
     /// A file could not be read or written.
     Io {
         /// The file.
@@ -21,6 +23,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Runtime(e) => write!(f, "{e}"),
+            Error::Compile(msg) => write!(f, "compile: {msg}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -1,0 +1,245 @@
+//! The quantized network in memory.
+
+use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::ConvGeometry;
+use edgediff_runtime::prediction::PredictionType;
+
+/// An int8 activation tensor of one sample, `[c, h, w]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QTensor {
+    /// Name (from the ONNX graph), for reports.
+    pub name: String,
+    /// `[c, h, w]`.
+    pub shape: [usize; 3],
+    /// Index of its quantization parameters in each row of [`QGraph::qparams`].
+    pub qparam: usize,
+}
+
+impl QTensor {
+    /// Elements (bytes).
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One int8 op. Tensor fields are indices into [`QGraph::tensors`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum QOp {
+    /// Conv2d or Linear (1x1 on `[k, 1, 1]`).
+    Conv {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// `[out_c, in_c, k_h, k_w]`, symmetric, in [-127, 127].
+        weights: Vec<i8>,
+        /// int32 bias, scale `s_x * s_w[c]`.
+        bias: Vec<i32>,
+        /// Per-output-channel weight scales.
+        w_scales: Vec<f32>,
+        /// `[k_h, k_w]`.
+        kernel: [usize; 2],
+        /// Stride.
+        stride: usize,
+        /// Padding.
+        pad: usize,
+        /// Fused ReLU.
+        relu: bool,
+    },
+    /// `output = Q(DQ(a) + DQ(b))`, `b` same shape or `[c, 1, 1]`.
+    Add {
+        /// First input.
+        a: usize,
+        /// Second input.
+        b: usize,
+        /// Output.
+        output: usize,
+    },
+    /// Channel concat.
+    Concat {
+        /// First input.
+        a: usize,
+        /// Second input.
+        b: usize,
+        /// Output.
+        output: usize,
+    },
+    /// Nearest upsampling.
+    Upsample {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Factor on both axes.
+        factor: usize,
+    },
+    /// Lookup-table activation; one table per quantization row.
+    Lut {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// `table[q + 128]`.
+        tables: Vec<[i8; 256]>,
+    },
+    /// GroupNorm.
+    GroupNorm {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Groups.
+        groups: usize,
+        /// Per-channel scale.
+        gamma: Vec<f32>,
+        /// Per-channel shift.
+        beta: Vec<f32>,
+        /// Variance epsilon.
+        eps: f32,
+    },
+    /// Precomputed per-step embedding (time embedding and time-MLP output).
+    StepEmbed {
+        /// Output.
+        output: usize,
+        /// `steps x len` int8 values.
+        table: Vec<i8>,
+    },
+    /// Class embedding; the last row is the null label.
+    ClassEmbed {
+        /// Output.
+        output: usize,
+        /// `(classes + 1) x len` int8 values.
+        table: Vec<i8>,
+    },
+}
+
+impl QOp {
+    /// Tensors the op reads.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self {
+            QOp::Conv { input, .. }
+            | QOp::Upsample { input, .. }
+            | QOp::Lut { input, .. }
+            | QOp::GroupNorm { input, .. } => vec![*input],
+            QOp::Add { a, b, .. } | QOp::Concat { a, b, .. } => vec![*a, *b],
+            QOp::StepEmbed { .. } | QOp::ClassEmbed { .. } => vec![],
+        }
+    }
+
+    /// The tensor the op writes.
+    pub fn output(&self) -> usize {
+        match self {
+            QOp::Conv { output, .. }
+            | QOp::Add { output, .. }
+            | QOp::Concat { output, .. }
+            | QOp::Upsample { output, .. }
+            | QOp::Lut { output, .. }
+            | QOp::GroupNorm { output, .. }
+            | QOp::StepEmbed { output, .. }
+            | QOp::ClassEmbed { output, .. } => *output,
+        }
+    }
+
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            QOp::Conv { .. } => "Conv",
+            QOp::Add { .. } => "Add",
+            QOp::Concat { .. } => "Concat",
+            QOp::Upsample { .. } => "Upsample",
+            QOp::Lut { .. } => "Lut",
+            QOp::GroupNorm { .. } => "GroupNorm",
+            QOp::StepEmbed { .. } => "StepEmbed",
+            QOp::ClassEmbed { .. } => "ClassEmbed",
+        }
+    }
+}
+
+/// A quantized network over one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QGraph {
+    /// `[c, h, w]` of one sample.
+    pub sample_shape: [usize; 3],
+    /// What the network predicts.
+    pub prediction: PredictionType,
+    /// Classes (0: unconditional).
+    pub num_classes: u16,
+    /// Classifier-free guidance scale used at sampling (1: none).
+    pub guidance: f32,
+    /// Activation tensors.
+    pub tensors: Vec<QTensor>,
+    /// Quantization rows: one row (static) or one per sampling step, each with a set per
+    /// quantization index.
+    pub qparams: Vec<Vec<QParams>>,
+    /// Ops in execution order.
+    pub ops: Vec<QOp>,
+    /// Input tensor (the quantized `x_t`).
+    pub input: usize,
+    /// Output tensor.
+    pub output: usize,
+}
+
+impl QGraph {
+    /// The conv geometry of a conv op.
+    pub fn conv_geometry(&self, op: &QOp) -> Option<ConvGeometry> {
+        let QOp::Conv {
+            input,
+            output,
+            kernel,
+            stride,
+            pad,
+            ..
+        } = op
+        else {
+            return None;
+        };
+        let (x, y) = (self.tensors.get(*input)?, self.tensors.get(*output)?);
+        Some(ConvGeometry {
+            in_c: x.shape[0],
+            in_h: x.shape[1],
+            in_w: x.shape[2],
+            out_c: y.shape[0],
+            k_h: kernel[0],
+            k_w: kernel[1],
+            stride: *stride,
+            pad: *pad,
+        })
+    }
+
+    /// Multiply-accumulates of one evaluation.
+    pub fn macs(&self) -> usize {
+        self.ops
+            .iter()
+            .filter_map(|op| self.conv_geometry(op))
+            .map(|g| g.macs())
+            .sum()
+    }
+
+    /// Weight parameters (conv weights and biases).
+    pub fn params(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                QOp::Conv { weights, bias, .. } => weights.len() + bias.len(),
+                QOp::GroupNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+/// The lookup table of activation `f` from input quantization `qx` to output `qy`:
+/// `table[q + 128] = Q_y(f(DQ_x(q)))`, with `f` evaluated in `f64`.
+pub fn activation_table(f: impl Fn(f64) -> f64, qx: QParams, qy: QParams) -> [i8; 256] {
+    let mut t = [0i8; 256];
+    for (i, v) in t.iter_mut().enumerate() {
+        let q = i as i32 - 128;
+        *v = qy.quantize(f(qx.dequantize(q as i8) as f64) as f32);
+    }
+    t
+}

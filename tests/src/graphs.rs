@@ -1,0 +1,278 @@
+//! Small quantized graphs with random weights and calibrated activation ranges, for engine
+//! and pack tests.
+
+use crate::simulate::evaluate;
+use edgediff::compile::graph::{QGraph, QOp, QTensor, activation_table};
+use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
+use edgediff_runtime::prediction::PredictionType;
+
+/// A deterministic source of test weights.
+pub struct Weights(GaussianNoise);
+
+impl Weights {
+    /// Seeded.
+    pub fn new(seed: u64) -> Self {
+        Self(GaussianNoise::new(seed))
+    }
+
+    /// `n` standard normals.
+    pub fn normals(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.0.next_normal().unwrap()).collect()
+    }
+
+    /// A conv `io = [input, output]`, `dims = [in_c, out_c, k, stride, pad]`, with symmetric
+    /// per-channel int8 weights of He-like scale.
+    pub fn conv(&mut self, io: [usize; 2], dims: [usize; 5], relu: bool) -> QOp {
+        let [input, output] = io;
+        let [in_c, out_c, k, stride, pad] = dims;
+        let taps = in_c * k * k;
+        let w = self.normals(out_c * taps);
+        let mut weights = Vec::with_capacity(w.len());
+        let mut w_scales = Vec::with_capacity(out_c);
+        for row in w.chunks(taps) {
+            let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let s = max / 127.0 * (1.0 / (taps as f32).sqrt()) * 1.5;
+            w_scales.push(s);
+            for v in row {
+                weights.push((v / max * 127.0).round() as i8);
+            }
+        }
+        let bias = self
+            .normals(out_c)
+            .iter()
+            .map(|b| (b * 40.0) as i32)
+            .collect();
+        QOp::Conv {
+            input,
+            output,
+            weights,
+            bias,
+            w_scales,
+            kernel: [k, k],
+            stride,
+            pad,
+            relu,
+        }
+    }
+}
+
+fn tensor(name: &str, shape: [usize; 3], qparam: usize) -> QTensor {
+    QTensor {
+        name: name.into(),
+        shape,
+        qparam,
+    }
+}
+
+/// Sets every tensor's quantization from float ranges seen on `samples` random inputs at each
+/// step, then rebuilds the activation tables. `per_step` keeps one row per step.
+pub fn calibrate(g: &mut QGraph, steps: usize, per_step: bool, seed: u64) {
+    let n = g.tensors.len();
+    let rows = if per_step { steps } else { 1 };
+    let mut ranges = vec![vec![(0.0f64, 0.0f64); n]; rows];
+    let mut w = Weights::new(seed);
+    let sample: usize = g.sample_shape.iter().product();
+    for step in 0..steps {
+        for s in 0..4 {
+            let x: Vec<f32> = w.normals(sample);
+            let label = s % (g.num_classes as usize + 1);
+            let vals = evaluate(g, &x, step, label, false);
+            let r = if per_step { step } else { 0 };
+            for (t, v) in vals.iter().enumerate() {
+                for x in v {
+                    ranges[r][t].0 = ranges[r][t].0.min(*x);
+                    ranges[r][t].1 = ranges[r][t].1.max(*x);
+                }
+            }
+        }
+    }
+    g.qparams = ranges
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|(lo, hi)| {
+                    let scale = ((hi - lo) / 255.0).max(1e-4) as f32;
+                    let zero_point =
+                        (-128.0 - lo / scale as f64).round().clamp(-128.0, 127.0) as i32;
+                    QParams { scale, zero_point }
+                })
+                .collect()
+        })
+        .collect();
+    for t in 0..n {
+        g.tensors[t].qparam = t;
+    }
+    let qparams = g.qparams.clone();
+    for op in &mut g.ops {
+        if let QOp::Lut {
+            input,
+            output,
+            tables,
+        } = op
+        {
+            *tables = qparams
+                .iter()
+                .map(|row| activation_table(|v| v / (1.0 + (-v).exp()), row[*input], row[*output]))
+                .collect();
+        }
+    }
+}
+
+fn embed_table(w: &mut Weights, rows: usize, len: usize, q: QParams) -> Vec<i8> {
+    w.normals(rows * len)
+        .iter()
+        .map(|v| q.quantize(*v))
+        .collect()
+}
+
+/// An MLP denoiser for 2-D data: linear 2->32, + step embedding, SiLU, linear 32->32 with
+/// fused ReLU, linear 32->2.
+pub fn mlp(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let emb_q = QParams {
+        scale: 4.0 / 127.0,
+        zero_point: 0,
+    };
+    let tensors = vec![
+        tensor("x", [2, 1, 1], 0),
+        tensor("h1", [32, 1, 1], 0),
+        tensor("temb", [32, 1, 1], 0),
+        tensor("h1t", [32, 1, 1], 0),
+        tensor("a1", [32, 1, 1], 0),
+        tensor("h2", [32, 1, 1], 0),
+        tensor("eps", [2, 1, 1], 0),
+    ];
+    let ops = vec![
+        w.conv([0, 1], [2, 32, 1, 1, 0], false),
+        QOp::StepEmbed {
+            output: 2,
+            table: embed_table(&mut w, steps, 32, emb_q),
+        },
+        QOp::Add {
+            a: 1,
+            b: 2,
+            output: 3,
+        },
+        QOp::Lut {
+            input: 3,
+            output: 4,
+            tables: vec![],
+        },
+        w.conv([4, 5], [32, 32, 1, 1, 0], true),
+        w.conv([5, 6], [32, 2, 1, 1, 0], false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [2, 1, 1],
+        prediction: PredictionType::Epsilon,
+        num_classes: 0,
+        guidance: 1.0,
+        tensors,
+        qparams: vec![vec![emb_q; 7]],
+        ops,
+        input: 0,
+        output: 6,
+    };
+    calibrate_with_fixed(&mut g, steps, per_step, seed, &[2], emb_q);
+    g
+}
+
+/// A small conditional conv network on 8x8 images: conv 3x3, GroupNorm, SiLU, strided conv,
+/// class embedding, upsample, skip concat, 1x1 conv, residual add, conv 3x3 out.
+pub fn conv_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let emb_q = QParams {
+        scale: 3.0 / 127.0,
+        zero_point: 0,
+    };
+    let tensors = vec![
+        tensor("x", [1, 8, 8], 0),     // 0
+        tensor("h1", [8, 8, 8], 0),    // 1
+        tensor("n1", [8, 8, 8], 0),    // 2
+        tensor("a1", [8, 8, 8], 0),    // 3
+        tensor("d1", [16, 4, 4], 0),   // 4
+        tensor("cemb", [16, 1, 1], 0), // 5
+        tensor("d1c", [16, 4, 4], 0),  // 6
+        tensor("u1", [16, 8, 8], 0),   // 7
+        tensor("cat", [24, 8, 8], 0),  // 8
+        tensor("m1", [8, 8, 8], 0),    // 9
+        tensor("r1", [8, 8, 8], 0),    // 10
+        tensor("eps", [1, 8, 8], 0),   // 11
+    ];
+    let gamma: Vec<f32> = w.normals(8).iter().map(|v| 1.0 + 0.2 * v).collect();
+    let beta: Vec<f32> = w.normals(8).iter().map(|v| 0.1 * v).collect();
+    let ops = vec![
+        w.conv([0, 1], [1, 8, 3, 1, 1], false),
+        QOp::GroupNorm {
+            input: 1,
+            output: 2,
+            groups: 4,
+            gamma,
+            beta,
+            eps: 1e-5,
+        },
+        QOp::Lut {
+            input: 2,
+            output: 3,
+            tables: vec![],
+        },
+        w.conv([3, 4], [8, 16, 3, 2, 1], false),
+        QOp::ClassEmbed {
+            output: 5,
+            table: embed_table(&mut w, 11, 16, emb_q),
+        },
+        QOp::Add {
+            a: 4,
+            b: 5,
+            output: 6,
+        },
+        QOp::Upsample {
+            input: 6,
+            output: 7,
+            factor: 2,
+        },
+        QOp::Concat {
+            a: 7,
+            b: 1,
+            output: 8,
+        },
+        w.conv([8, 9], [24, 8, 1, 1, 0], false),
+        QOp::Add {
+            a: 9,
+            b: 1,
+            output: 10,
+        },
+        w.conv([10, 11], [8, 1, 3, 1, 1], false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [1, 8, 8],
+        prediction: PredictionType::Epsilon,
+        num_classes: 10,
+        guidance: 2.0,
+        tensors,
+        qparams: vec![vec![emb_q; 12]],
+        ops,
+        input: 0,
+        output: 11,
+    };
+    calibrate_with_fixed(&mut g, steps, per_step, seed, &[5], emb_q);
+    g
+}
+
+/// Calibrates, then restores the fixed parameters of embedding tensors (their tables were
+/// quantized with them).
+fn calibrate_with_fixed(
+    g: &mut QGraph,
+    steps: usize,
+    per_step: bool,
+    seed: u64,
+    fixed: &[usize],
+    q: QParams,
+) {
+    calibrate(g, steps, per_step, seed);
+    for row in &mut g.qparams {
+        for t in fixed {
+            row[*t] = q;
+        }
+    }
+}
