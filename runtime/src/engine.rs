@@ -147,7 +147,15 @@ impl<'p, 'a> Engine<'p, 'a> {
                     bias: blob(1, 4 * g.out_c)?,
                     w_scales: blob(2, 4 * g.out_c)?,
                 };
-                k::conv2d(io.in0, q0, &p, &g, q_out, o.flags & FLAG_RELU != 0, io.out);
+                crate::kernels::optimized::conv2d(
+                    io.in0,
+                    q0,
+                    &p,
+                    &g,
+                    q_out,
+                    o.flags & FLAG_RELU != 0,
+                    io.out,
+                );
             }
             OpKind::Add => k::add(io.in0, q0, io.in1, q1, q_out, io.out),
             OpKind::Concat => {

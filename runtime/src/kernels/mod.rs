@@ -6,9 +6,10 @@
 //! `saturate(round_ties_even(acc * (s_x * s_w[c] / s_y)) + z_y)` in `f32`, as tract and
 //! onnxruntime compute QLinearConv / QLinearMatMul, so results agree bit for bit.
 //!
-//! [`reference`] holds the portable kernels, the oracle every optimized kernel is tested
-//! against. Tensors are one sample in `[C, H, W]` order; shapes are validated by the caller
+//! [`reference`] holds the portable kernels, the oracle every kernel in [`optimized`] is
+//! tested against bit for bit; the engine runs the optimized ones. Tensors are one sample in `[C, H, W]` order; shapes are validated by the caller
 //! (the pack reader) before a kernel runs.
 
+pub mod optimized;
 pub mod quant;
 pub mod reference;

@@ -1,0 +1,9 @@
+//! Optimized kernels: same signatures and bit-exact results as [`super::reference`].
+//!
+//! Integer accumulation is exact in any order (the pack reader bounds every accumulator below
+//! 2^31), and requantization is the shared [`super::quant::requantize`], so reordering the
+//! loops for speed cannot change a single output bit. Randomized tests check it.
+
+mod conv;
+
+pub use conv::conv2d;
