@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum Error {
     /// The runtime rejected a configuration or failed while sampling.
     Runtime(edgediff_runtime::Error),
+    /// An input file or option is unusable (the message names the file, node or op).
+    Input(String),
     /// A graph cannot be compiled into a pack (names the op or tensor).
     Compile(String),
     /// A file could not be read or written.
@@ -24,12 +26,23 @@ impl fmt::Display for Error {
         match self {
             Error::Runtime(e) => write!(f, "{e}"),
             Error::Compile(msg) => write!(f, "compile: {msg}"),
+            Error::Input(msg) => write!(f, "{msg}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
 
 impl From<edgediff_runtime::Error> for Error {
     fn from(e: edgediff_runtime::Error) -> Self {

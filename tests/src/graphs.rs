@@ -2,7 +2,7 @@
 //! and pack tests.
 
 use crate::simulate::evaluate;
-use edgediff::compile::graph::{QGraph, QOp, QTensor, activation_table};
+use edgediff::compile::graph::{Activation, QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;
@@ -113,7 +113,7 @@ pub fn calibrate(g: &mut QGraph, steps: usize, per_step: bool, seed: u64) {
         {
             *tables = qparams
                 .iter()
-                .map(|row| activation_table(|v| v / (1.0 + (-v).exp()), row[*input], row[*output]))
+                .map(|row| Activation::Silu.table(row[*input], row[*output]))
                 .collect();
         }
     }

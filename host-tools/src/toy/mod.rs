@@ -4,6 +4,10 @@
 //! [`MixtureDenoiser`] is the exact (Bayes-optimal) noise predictor. Samplers can be checked
 //! against it without any trained network: all error comes from the sampler.
 
+pub mod datasets;
+
+pub use datasets::Toy2d;
+
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::ABAR_MIN;

@@ -1,0 +1,152 @@
+//! Float evaluation of a [`FloatGraph`], keeping every intermediate tensor (for calibration
+//! and error reports).
+
+use super::{FOp, FloatGraph};
+
+/// Every tensor's value for sample `x` at sampling step `step` with class `label`
+/// (`num_classes` = the null label).
+pub fn evaluate(g: &FloatGraph, x: &[f32], step: usize, label: usize) -> Vec<Vec<f32>> {
+    let mut vals: Vec<Vec<f32>> = vec![Vec::new(); g.tensors.len()];
+    vals[g.input] = x.to_vec();
+    for op in &g.ops {
+        let out = op.output();
+        let v = match op {
+            FOp::Conv {
+                input,
+                weights,
+                bias,
+                kernel,
+                stride,
+                pad,
+                ..
+            } => {
+                let [c, h, w] = g.tensors[*input].shape;
+                let [oc, oh, ow] = g.tensors[out].shape;
+                conv(
+                    &vals[*input],
+                    [c, h, w],
+                    weights,
+                    bias,
+                    [oc, oh, ow],
+                    *kernel,
+                    *stride,
+                    *pad,
+                )
+            }
+            FOp::Add { a, b, .. } => {
+                let (va, vb) = (&vals[*a], &vals[*b]);
+                let plane = va.len() / vb.len().max(1);
+                va.iter()
+                    .enumerate()
+                    .map(|(i, x)| x + vb[i / plane])
+                    .collect()
+            }
+            FOp::Concat { a, b, .. } => {
+                let mut y = vals[*a].clone();
+                y.extend_from_slice(&vals[*b]);
+                y
+            }
+            FOp::Upsample { input, factor, .. } => {
+                let [c, h, w] = g.tensors[*input].shape;
+                let xin = &vals[*input];
+                let mut y = Vec::with_capacity(c * h * w * factor * factor);
+                for ci in 0..c {
+                    for oy in 0..h * factor {
+                        for ox in 0..w * factor {
+                            y.push(xin[(ci * h + oy / factor) * w + ox / factor]);
+                        }
+                    }
+                }
+                y
+            }
+            FOp::Act { input, act, .. } => vals[*input]
+                .iter()
+                .map(|v| act.apply(f64::from(*v)) as f32)
+                .collect(),
+            FOp::GroupNorm {
+                input,
+                groups,
+                gamma,
+                beta,
+                eps,
+                ..
+            } => {
+                let [c, h, w] = g.tensors[*input].shape;
+                let xin = &vals[*input];
+                let per = c / groups * h * w;
+                let mut y = Vec::with_capacity(xin.len());
+                for (gi, grp) in xin.chunks(per).enumerate() {
+                    let n = per as f64;
+                    let mean = grp.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+                    let var = grp
+                        .iter()
+                        .map(|v| (f64::from(*v) - mean).powi(2))
+                        .sum::<f64>()
+                        / n;
+                    let inv = 1.0 / (var + f64::from(*eps)).sqrt();
+                    for (i, v) in grp.iter().enumerate() {
+                        let ch = gi * (c / groups) + i / (h * w);
+                        y.push(
+                            ((f64::from(*v) - mean) * inv * f64::from(gamma[ch])
+                                + f64::from(beta[ch])) as f32,
+                        );
+                    }
+                }
+                y
+            }
+            FOp::StepEmbed { table, .. } | FOp::ClassEmbed { table, .. } => {
+                let n = g.tensors[out].len();
+                let row = if matches!(op, FOp::StepEmbed { .. }) {
+                    step
+                } else {
+                    label
+                };
+                table
+                    .get(row * n..(row + 1) * n)
+                    .map(<[f32]>::to_vec)
+                    .unwrap_or_else(|| vec![0.0; n])
+            }
+        };
+        vals[out] = v;
+    }
+    vals
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    x: &[f32],
+    [c, h, w]: [usize; 3],
+    weights: &[f32],
+    bias: &[f32],
+    [oc, oh, ow]: [usize; 3],
+    [kh, kw]: [usize; 2],
+    stride: usize,
+    pad: usize,
+) -> Vec<f32> {
+    let mut y = Vec::with_capacity(oc * oh * ow);
+    for o in 0..oc {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = f64::from(bias[o]);
+                for ic in 0..c {
+                    for ky in 0..kh {
+                        let iy = (oy * stride + ky).wrapping_sub(pad);
+                        if iy >= h {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * stride + kx).wrapping_sub(pad);
+                            if ix >= w {
+                                continue;
+                            }
+                            acc += f64::from(x[(ic * h + iy) * w + ix])
+                                * f64::from(weights[((o * c + ic) * kh + ky) * kw + kx]);
+                        }
+                    }
+                }
+                y.push(acc as f32);
+            }
+        }
+    }
+    y
+}

@@ -1,0 +1,194 @@
+//! Calibration along real sampling trajectories: the float network runs inside the sampler
+//! (same plan as the device), and every tensor's values are recorded at every step.
+
+use crate::error::Error;
+use crate::model::{FOp, FloatGraph, evaluate};
+use crate::sampling::Job;
+use edgediff_runtime::Denoiser;
+use edgediff_runtime::sampler::plan::Plan;
+
+/// How ranges are taken from the recorded values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RangeRule {
+    /// Minimum and maximum.
+    MinMax,
+    /// The given lower and upper percentiles (e.g. 0.01 and 99.99).
+    Percentile(f64),
+}
+
+/// Activation ranges per row (sampling step, or a single row) and tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranges {
+    ranges: Vec<Vec<(f32, f32)>>,
+}
+
+impl Ranges {
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Range of `tensor` at `row`.
+    pub fn get(&self, row: usize, tensor: usize) -> (f32, f32) {
+        self.ranges[row][tensor]
+    }
+
+    /// Range of `tensor` over all rows.
+    pub fn union(&self, tensor: usize) -> (f32, f32) {
+        self.ranges
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r[tensor].0), hi.max(r[tensor].1))
+            })
+    }
+}
+
+/// Most values kept per (step, tensor) for percentiles; beyond, every k-th value is kept.
+const KEEP: usize = 1 << 16;
+
+/// Records values as the sampler calls the network.
+struct Recorder<'g> {
+    graph: &'g FloatGraph,
+    guidance: f32,
+    /// values[step][tensor]
+    values: Vec<Vec<Vec<f32>>>,
+    seen: Vec<Vec<usize>>,
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, step: usize, vals: &[Vec<f32>]) {
+        for (t, v) in vals.iter().enumerate() {
+            for x in v {
+                let seen = &mut self.seen[step][t];
+                *seen += 1;
+                let stride = (*seen / KEEP) + 1;
+                if *seen % stride == 0 && self.values[step][t].len() < 2 * KEEP {
+                    self.values[step][t].push(*x);
+                }
+            }
+        }
+    }
+}
+
+impl Denoiser for Recorder<'_> {
+    fn eval(
+        &mut self,
+        x: &[f32],
+        _t: u32,
+        step: usize,
+        labels: &[u16],
+        out: &mut [f32],
+    ) -> edgediff_runtime::Result<()> {
+        let g = self.graph;
+        let dim = g.tensors[g.input].len();
+        let null = usize::from(g.num_classes);
+        for (b, (xs, os)) in x.chunks(dim).zip(out.chunks_mut(dim)).enumerate() {
+            let label = labels.get(b).map_or(null, |l| usize::from(*l));
+            let vals = evaluate(g, xs, step, label);
+            os.copy_from_slice(&vals[g.output]);
+            self.record(step, &vals);
+            if g.num_classes > 0 && label < null && self.guidance != 1.0 {
+                let u = evaluate(g, xs, step, null);
+                for (o, uv) in os.iter_mut().zip(&u[g.output]) {
+                    *o = uv + self.guidance * (*o - uv);
+                }
+                self.record(step, &u);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `samples` trajectories of `plan` with the float network and returns the ranges, one
+/// row per step when `per_step`, else one row.
+pub fn calibrate(
+    g: &FloatGraph,
+    plan: &Plan,
+    samples: usize,
+    guidance: f32,
+    rule: RangeRule,
+    per_step: bool,
+    seed: u64,
+) -> Result<Ranges, Error> {
+    let steps = plan.rows.len();
+    let n = g.tensors.len();
+    let mut rec = Recorder {
+        graph: g,
+        guidance,
+        values: vec![vec![vec![]; n]; steps],
+        seen: vec![vec![0; n]; steps],
+    };
+    let labels: Vec<u16> = if g.num_classes > 0 {
+        (0..samples)
+            .map(|i| (i % usize::from(g.num_classes)) as u16)
+            .collect()
+    } else {
+        vec![]
+    };
+    let job = Job {
+        plan,
+        prediction: g.prediction,
+        clip_sample: None,
+        dim: g.tensors[g.input].len(),
+        n: samples,
+        labels: &labels,
+        seed,
+    };
+    job.run(&mut rec)?;
+    // Embedding tables are known exactly: their ranges come from the tables themselves.
+    let range_of = |v: &mut Vec<f32>| -> (f32, f32) {
+        if v.is_empty() {
+            return (0.0, 0.0);
+        }
+        match rule {
+            RangeRule::MinMax => v
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+                    (lo.min(*x), hi.max(*x))
+                }),
+            RangeRule::Percentile(p) => {
+                v.sort_by(f32::total_cmp);
+                let at = |q: f64| v[((q / 100.0) * (v.len() - 1) as f64).round() as usize];
+                (at(100.0 - p), at(p))
+            }
+        }
+    };
+    let mut per: Vec<Vec<(f32, f32)>> = rec
+        .values
+        .iter_mut()
+        .map(|row| row.iter_mut().map(range_of).collect())
+        .collect();
+    for op in &g.ops {
+        if let FOp::StepEmbed { output, table } | FOp::ClassEmbed { output, table } = op {
+            let len = g.tensors[*output].len().max(1);
+            let is_step = matches!(op, FOp::StepEmbed { .. });
+            for (step, row) in per.iter_mut().enumerate() {
+                let vals: &[f32] = if is_step {
+                    table.get(step * len..(step + 1) * len).unwrap_or(&[])
+                } else {
+                    table
+                };
+                row[*output] = vals
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+                        (lo.min(*x), hi.max(*x))
+                    });
+            }
+        }
+    }
+    let ranges = if per_step {
+        per
+    } else {
+        vec![
+            (0..n)
+                .map(|t| {
+                    per.iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| {
+                            (lo.min(r[t].0), hi.max(r[t].1))
+                        })
+                })
+                .collect(),
+        ]
+    };
+    Ok(Ranges { ranges })
+}

@@ -1,0 +1,196 @@
+//! `edgediff quantize`: timestep-aware post-training quantization (PTQ4DM / Q-Diffusion
+//! style) of a [`FloatGraph`] into an int8 [`QGraph`].
+//!
+//! - [`calibrate`] runs the float network along real sampling trajectories and records every
+//!   activation's range at every sampling step (min-max, or a percentile).
+//! - [`to_qgraph`] quantizes: weights int8 symmetric per output channel, activations int8
+//!   asymmetric per tensor (optionally one scale per sampling step, as in TDQ), bias int32
+//!   with scale `s_x * s_w`.
+
+pub mod calibrate;
+
+use crate::compile::graph::{QGraph, QOp, QTensor};
+use crate::model::{FOp, FloatGraph};
+use calibrate::Ranges;
+use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::math::round_ties_even;
+
+/// Asymmetric int8 parameters covering `[lo, hi]` (widened to include 0 so that 0 is exact).
+pub fn activation_qparams(lo: f32, hi: f32) -> QParams {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = ((hi - lo) / 255.0).max(1e-8);
+    let zero_point = round_ties_even(-128.0 - lo / scale).clamp(-128.0, 127.0) as i32;
+    QParams { scale, zero_point }
+}
+
+/// Symmetric per-output-channel int8 weights in [-127, 127] and their scales.
+pub fn quantize_weights(w: &[f32], out_c: usize) -> (Vec<i8>, Vec<f32>) {
+    let per = w.len() / out_c.max(1);
+    let mut q = Vec::with_capacity(w.len());
+    let mut scales = Vec::with_capacity(out_c);
+    for row in w.chunks(per.max(1)).take(out_c) {
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        scales.push(s);
+        q.extend(
+            row.iter()
+                .map(|v| round_ties_even(v / s).clamp(-127.0, 127.0) as i8),
+        );
+    }
+    (q, scales)
+}
+
+/// Tensors read by a conv: their scale enters the int32 bias, so it must be the same at every
+/// step.
+fn conv_inputs(g: &FloatGraph) -> Vec<bool> {
+    let mut v = vec![false; g.tensors.len()];
+    for op in &g.ops {
+        if let FOp::Conv { input, .. } = op {
+            v[*input] = true;
+        }
+    }
+    v
+}
+
+/// Quantizes `g` with activation `ranges` (`ranges.rows` rows: 1, or one per step).
+pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
+    let static_only = conv_inputs(g);
+    let rows = ranges.rows();
+    let qparams: Vec<Vec<QParams>> = (0..rows)
+        .map(|r| {
+            (0..g.tensors.len())
+                .map(|t| {
+                    let (lo, hi) = if static_only[t] {
+                        ranges.union(t)
+                    } else {
+                        ranges.get(r, t)
+                    };
+                    activation_qparams(lo, hi)
+                })
+                .collect()
+        })
+        .collect();
+    let q0 = |t: usize| qparams[0][t];
+    let tensors = g
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| QTensor {
+            name: t.name.clone(),
+            shape: t.shape,
+            qparam: i,
+        })
+        .collect();
+    let ops = g
+        .ops
+        .iter()
+        .map(|op| match op {
+            FOp::Conv {
+                input,
+                output,
+                weights,
+                bias,
+                kernel,
+                stride,
+                pad,
+                ..
+            } => {
+                let out_c = g.tensors[*output].shape[0];
+                let (w, s_w) = quantize_weights(weights, out_c);
+                let s_x = q0(*input).scale;
+                let limit = (1i64 << 30) as f32;
+                let b = bias
+                    .iter()
+                    .zip(&s_w)
+                    .map(|(b, s)| round_ties_even(b / (s_x * s)).clamp(-limit, limit) as i32)
+                    .collect();
+                QOp::Conv {
+                    input: *input,
+                    output: *output,
+                    weights: w,
+                    bias: b,
+                    w_scales: s_w,
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    relu: false,
+                }
+            }
+            FOp::Add { a, b, output } => QOp::Add {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
+            FOp::Concat { a, b, output } => QOp::Concat {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
+            FOp::Upsample {
+                input,
+                output,
+                factor,
+            } => QOp::Upsample {
+                input: *input,
+                output: *output,
+                factor: *factor,
+            },
+            FOp::Act { input, output, act } => QOp::Lut {
+                input: *input,
+                output: *output,
+                tables: qparams
+                    .iter()
+                    .map(|row| act.table(row[*input], row[*output]))
+                    .collect(),
+            },
+            FOp::GroupNorm {
+                input,
+                output,
+                groups,
+                gamma,
+                beta,
+                eps,
+            } => QOp::GroupNorm {
+                input: *input,
+                output: *output,
+                groups: *groups,
+                gamma: gamma.clone(),
+                beta: beta.clone(),
+                eps: *eps,
+            },
+            FOp::StepEmbed { output, table } => {
+                let n = g.tensors[*output].len();
+                let table = table
+                    .chunks(n.max(1))
+                    .enumerate()
+                    .flat_map(|(step, row)| {
+                        let q = qparams[if rows == 1 { 0 } else { step }][*output];
+                        row.iter().map(move |v| q.quantize(*v))
+                    })
+                    .collect();
+                QOp::StepEmbed {
+                    output: *output,
+                    table,
+                }
+            }
+            FOp::ClassEmbed { output, table } => {
+                let q = q0(*output);
+                QOp::ClassEmbed {
+                    output: *output,
+                    table: table.iter().map(|v| q.quantize(*v)).collect(),
+                }
+            }
+        })
+        .collect();
+    QGraph {
+        sample_shape: g.sample_shape,
+        prediction: g.prediction,
+        num_classes: g.num_classes,
+        guidance,
+        tensors,
+        qparams,
+        ops,
+        input: g.input,
+        output: g.output,
+    }
+}
