@@ -2,17 +2,19 @@
 //!
 //! - [`cli`]: the `edgediff` command line, one module per command.
 //! - [`compile`]: int8 graph to model pack (arena planner, pack writer).
-//! - [`toy`]: 2-D toy distributions and their exact (analytic) denoisers.
+//! - [`data`]: training and evaluation data: 2-D toy sets, the exact denoiser of a Gaussian
+//!   mixture, the UCI digits.
 //! - [`eval`]: sample-quality metrics.
 //! - [`sampling`]: runs the runtime's sampler on the desktop with heap buffers.
 
 pub mod cli;
 pub mod compile;
+pub mod data;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod model;
 pub mod onnx;
 pub mod quantize;
 pub mod sampling;
-pub mod toy;
 pub mod train;

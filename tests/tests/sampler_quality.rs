@@ -9,9 +9,9 @@
 //! DPM-Solver++ with 5 steps (4.97) is too coarse for clusters of width 0.1 and is not bounded.
 
 use edgediff::cli::demo::lineup;
+use edgediff::data::GaussianMixture;
 use edgediff::eval::swd::sliced_w1;
 use edgediff::sampling::Job;
-use edgediff::toy::GaussianMixture;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, Plan};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};

@@ -6,9 +6,9 @@
 //! comes from the sampler and its step count.
 
 use super::Error;
+use crate::data::GaussianMixture;
 use crate::eval::swd::sliced_w1;
 use crate::sampling::Job;
-use crate::toy::GaussianMixture;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind,

@@ -1,8 +1,12 @@
 //! The `edgediff` command line: one module per command.
 
+pub mod compile;
 pub mod demo;
+pub mod inspect;
+pub mod quantize;
 pub mod sampler_args;
 pub mod schedule;
+pub mod train;
 
 pub use crate::error::Error;
 
@@ -25,6 +29,14 @@ pub enum Command {
     Demo(demo::Args),
     /// Prints the step table of a sampler configuration, or emits it as a Rust `const`.
     Schedule(schedule::Args),
+    /// Trains a small epsilon-network with candle and writes float ONNX + safetensors.
+    Train(train::Args),
+    /// Quantizes a float ONNX epsilon-network to int8 ONNX (timestep-aware calibration).
+    Quantize(quantize::Args),
+    /// Compiles an int8 ONNX model and a sampler into a flash-ready model pack.
+    Compile(compile::Args),
+    /// Prints the layers, quantization, schedule and memory of an ONNX model or a pack.
+    Inspect(inspect::Args),
 }
 
 /// Runs a parsed command line.
@@ -32,5 +44,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Schedule(args) => schedule::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }

@@ -50,9 +50,32 @@ pub enum BetaName {
     Sigmoid,
 }
 
+/// Options that define the noise schedule (training and sampling must agree).
+#[derive(Clone, Debug, Args)]
+pub struct ScheduleArgs {
+    /// Beta schedule.
+    #[arg(long, value_enum, default_value = "linear")]
+    pub betas: BetaName,
+    /// First beta.
+    #[arg(long, default_value_t = 1e-4)]
+    pub beta_start: f64,
+    /// Last beta.
+    #[arg(long, default_value_t = 0.02)]
+    pub beta_end: f64,
+    /// Training steps.
+    #[arg(long, default_value_t = 1000)]
+    pub train_steps: usize,
+    /// Rescale the betas to zero terminal SNR.
+    #[arg(long)]
+    pub zero_snr: bool,
+}
+
 /// Options that define the noise schedule and the sampler.
 #[derive(Clone, Debug, Args)]
 pub struct SamplerArgs {
+    /// The noise schedule.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Sampler.
     #[arg(long, value_enum, default_value = "dpmpp")]
     pub sampler: SamplerName,
@@ -83,26 +106,11 @@ pub struct SamplerArgs {
     /// Langevin corrector signal-to-noise ratio.
     #[arg(long, default_value_t = 0.16)]
     pub snr: f64,
-    /// Beta schedule.
-    #[arg(long, value_enum, default_value = "linear")]
-    pub betas: BetaName,
-    /// First beta.
-    #[arg(long, default_value_t = 1e-4)]
-    pub beta_start: f64,
-    /// Last beta.
-    #[arg(long, default_value_t = 0.02)]
-    pub beta_end: f64,
-    /// Training steps.
-    #[arg(long, default_value_t = 1000)]
-    pub train_steps: usize,
-    /// Rescale the betas to zero terminal SNR.
-    #[arg(long)]
-    pub zero_snr: bool,
 }
 
-impl SamplerArgs {
+impl ScheduleArgs {
     /// The noise schedule these options describe.
-    pub fn schedule(&self) -> edgediff_runtime::Result<NoiseSchedule> {
+    pub fn build(&self) -> edgediff_runtime::Result<NoiseSchedule> {
         let (start, end) = (self.beta_start, self.beta_end);
         let kind = match self.betas {
             BetaName::Linear => BetaSchedule::Linear { start, end },
@@ -116,6 +124,13 @@ impl SamplerArgs {
         } else {
             Ok(s)
         }
+    }
+}
+
+impl SamplerArgs {
+    /// The noise schedule.
+    pub fn schedule(&self) -> edgediff_runtime::Result<NoiseSchedule> {
+        self.schedule.build()
     }
 
     /// The plan configuration these options describe.

@@ -6,8 +6,21 @@ use super::{FOp, FloatGraph};
 /// Every tensor's value for sample `x` at sampling step `step` with class `label`
 /// (`num_classes` = the null label).
 pub fn evaluate(g: &FloatGraph, x: &[f32], step: usize, label: usize) -> Vec<Vec<f32>> {
+    evaluate_with(g, x, step, label, &mut |_, _| {})
+}
+
+/// [`evaluate`], calling `hook(tensor, values)` on the input and on every op's output before
+/// it is used (fake quantization rounds values to a tensor's int8 grid there).
+pub fn evaluate_with(
+    g: &FloatGraph,
+    x: &[f32],
+    step: usize,
+    label: usize,
+    hook: &mut dyn FnMut(usize, &mut [f32]),
+) -> Vec<Vec<f32>> {
     let mut vals: Vec<Vec<f32>> = vec![Vec::new(); g.tensors.len()];
     vals[g.input] = x.to_vec();
+    hook(g.input, &mut vals[g.input]);
     for op in &g.ops {
         let out = op.output();
         let v = match op {
@@ -108,6 +121,7 @@ pub fn evaluate(g: &FloatGraph, x: &[f32], step: usize, label: usize) -> Vec<Vec
             }
         };
         vals[out] = v;
+        hook(out, &mut vals[out]);
     }
     vals
 }

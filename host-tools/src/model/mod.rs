@@ -2,9 +2,11 @@
 //! `[c, h, w]` tensors of one sample, with the timestep and class paths already evaluated into
 //! per-step and per-class tables.
 
+mod denoiser;
 mod eval;
 
-pub use eval::evaluate;
+pub use denoiser::FloatDenoiser;
+pub use eval::{evaluate, evaluate_with};
 
 use crate::compile::graph::Activation;
 use edgediff_runtime::prediction::PredictionType;

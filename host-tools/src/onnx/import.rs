@@ -14,7 +14,7 @@ use crate::model::{FOp, FTensor, FloatGraph};
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{ModelProto, NodeProto, TensorProto, type_proto};
+use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
 /// The sample-path ops the importer understands.
@@ -88,21 +88,6 @@ fn decode(t: &TensorProto) -> Option<Vec<f32>> {
         DataType::Int32 => Some(t.int32_data.iter().map(|v| *v as f32).collect()),
         _ => None,
     }
-}
-
-fn dims_of(v: &tract_onnx::pb::ValueInfoProto) -> Option<(i32, Vec<i64>)> {
-    let type_proto::Value::TensorType(t) = v.r#type.as_ref()?.value.as_ref()?;
-    let dims = t
-        .shape
-        .as_ref()?
-        .dim
-        .iter()
-        .map(|d| match d.value {
-            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => v,
-            _ => -1,
-        })
-        .collect();
-    Some((t.elem_type, dims))
 }
 
 /// `[1, f]`, `[1, c, h, w]` and friends as a per-sample `[c, h, w]`.
@@ -462,7 +447,7 @@ impl Ctx<'_> {
                     return Err(self.err(node, "scale and bias must be initializers".into()));
                 };
                 let c = shape[0];
-                if groups == 0 || c % groups != 0 {
+                if groups == 0 || !c.is_multiple_of(groups) {
                     return Err(
                         self.err(node, format!("{groups} groups do not divide {c} channels"))
                     );
@@ -535,7 +520,7 @@ impl Ctx<'_> {
         let producer = self
             .nodes
             .iter()
-            .find(|n| n.output.iter().any(|o| *o == input) && n.op_type == "Reshape")
+            .find(|n| n.output.contains(&input) && n.op_type == "Reshape")
             .ok_or_else(|| bad("no Reshape before it"))?;
         let groups = self
             .init(producer.input.get(1).map(String::as_str).unwrap_or(""))
@@ -545,7 +530,7 @@ impl Ctx<'_> {
         let x = self.tensor(node, &input)?;
         let shape = self.tensors[x].shape;
         let c = shape[0];
-        if groups == 0 || c % groups != 0 {
+        if groups == 0 || !c.is_multiple_of(groups) {
             return Err(bad(&format!("{groups} groups do not divide {c} channels")));
         }
         let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
@@ -643,7 +628,7 @@ pub fn import(model: &ModelProto, file: &str, opts: &ImportOptions) -> Result<Fl
     let mut x_input = None;
     let mut int_inputs = vec![];
     for i in &inputs {
-        let (elem, dims) = dims_of(i)
+        let (elem, dims) = super::value_dims(i)
             .ok_or_else(|| bad(format!("input `{}` has no static tensor type", i.name)))?;
         if elem == DataType::Float as i32 {
             if x_input.is_some() {
@@ -811,6 +796,11 @@ pub fn import(model: &ModelProto, file: &str, opts: &ImportOptions) -> Result<Fl
     })
 }
 
+/// A per-sample shape and the rows of a table.
+type Table = ([usize; 3], Vec<f32>);
+/// A tensor's full shape and values.
+type Values = (Vec<usize>, Vec<f32>);
+
 /// Evaluates the timestep-only and label-only tensors with tract: one row per sampling step
 /// or per label (`0..=classes`, the last the null label).
 #[allow(clippy::too_many_arguments)]
@@ -824,7 +814,7 @@ fn evaluate_boundary(
     l_name: Option<&str>,
     opts: &ImportOptions,
     classes: u16,
-) -> Result<Vec<([usize; 3], Vec<f32>)>, Error> {
+) -> Result<Vec<Table>, Error> {
     if boundary.is_empty() {
         return Ok(vec![]);
     }
@@ -846,7 +836,7 @@ fn evaluate_boundary(
         .map(|g| g.input.iter().map(|i| i.name.clone()).collect())
         .unwrap_or_default();
     let x_shape: Vec<usize> = x_dims.iter().map(|d| *d as usize).collect();
-    let run = |t: i64, label: i64| -> Result<Vec<(Vec<usize>, Vec<f32>)>, Error> {
+    let run = |t: i64, label: i64| -> Result<Vec<Values>, Error> {
         let mut ins: TVec<TValue> = tvec![];
         for name in &graph_inputs {
             if name == x_name {

@@ -7,15 +7,16 @@
 
 pub mod build;
 pub mod import;
+pub mod qonnx;
 
 use crate::error::Error;
 use prost::Message;
 use std::path::Path;
-use tract_onnx::pb::ModelProto;
+use tract_onnx::pb::{ModelProto, ValueInfoProto, type_proto};
 
 /// Reads and decodes an ONNX file.
 pub fn read_model(path: &Path) -> Result<ModelProto, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read(path)?;
     if bytes.is_empty() {
         return Err(Error::Input(format!(
             "{}: empty file, not an ONNX model",
@@ -33,4 +34,20 @@ pub fn read_model(path: &Path) -> Result<ModelProto, Error> {
 /// Encodes a model.
 pub fn encode(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()
+}
+
+/// Element type and dimensions (-1 where symbolic) of a graph input or output.
+pub fn value_dims(v: &ValueInfoProto) -> Option<(i32, Vec<i64>)> {
+    let type_proto::Value::TensorType(t) = v.r#type.as_ref()?.value.as_ref()?;
+    let dims = t
+        .shape
+        .as_ref()?
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => v,
+            _ => -1,
+        })
+        .collect();
+    Some((t.elem_type, dims))
 }

@@ -2,9 +2,8 @@
 //! (same plan as the device), and every tensor's values are recorded at every step.
 
 use crate::error::Error;
-use crate::model::{FOp, FloatGraph, evaluate};
+use crate::model::{FOp, FloatDenoiser, FloatGraph};
 use crate::sampling::Job;
-use edgediff_runtime::Denoiser;
 use edgediff_runtime::sampler::plan::Plan;
 
 /// How ranges are taken from the recorded values.
@@ -46,56 +45,24 @@ impl Ranges {
 /// Most values kept per (step, tensor) for percentiles; beyond, every k-th value is kept.
 const KEEP: usize = 1 << 16;
 
-/// Records values as the sampler calls the network.
-struct Recorder<'g> {
-    graph: &'g FloatGraph,
-    guidance: f32,
-    /// values[step][tensor]
+/// Keeps up to about `2 * KEEP` values per (step, tensor), every k-th beyond `KEEP`.
+struct Store {
     values: Vec<Vec<Vec<f32>>>,
     seen: Vec<Vec<usize>>,
 }
 
-impl Recorder<'_> {
+impl Store {
     fn record(&mut self, step: usize, vals: &[Vec<f32>]) {
         for (t, v) in vals.iter().enumerate() {
             for x in v {
                 let seen = &mut self.seen[step][t];
                 *seen += 1;
                 let stride = (*seen / KEEP) + 1;
-                if *seen % stride == 0 && self.values[step][t].len() < 2 * KEEP {
+                if (*seen).is_multiple_of(stride) && self.values[step][t].len() < 2 * KEEP {
                     self.values[step][t].push(*x);
                 }
             }
         }
-    }
-}
-
-impl Denoiser for Recorder<'_> {
-    fn eval(
-        &mut self,
-        x: &[f32],
-        _t: u32,
-        step: usize,
-        labels: &[u16],
-        out: &mut [f32],
-    ) -> edgediff_runtime::Result<()> {
-        let g = self.graph;
-        let dim = g.tensors[g.input].len();
-        let null = usize::from(g.num_classes);
-        for (b, (xs, os)) in x.chunks(dim).zip(out.chunks_mut(dim)).enumerate() {
-            let label = labels.get(b).map_or(null, |l| usize::from(*l));
-            let vals = evaluate(g, xs, step, label);
-            os.copy_from_slice(&vals[g.output]);
-            self.record(step, &vals);
-            if g.num_classes > 0 && label < null && self.guidance != 1.0 {
-                let u = evaluate(g, xs, step, null);
-                for (o, uv) in os.iter_mut().zip(&u[g.output]) {
-                    *o = uv + self.guidance * (*o - uv);
-                }
-                self.record(step, &u);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -112,9 +79,7 @@ pub fn calibrate(
 ) -> Result<Ranges, Error> {
     let steps = plan.rows.len();
     let n = g.tensors.len();
-    let mut rec = Recorder {
-        graph: g,
-        guidance,
+    let mut store = Store {
         values: vec![vec![vec![]; n]; steps],
         seen: vec![vec![0; n]; steps],
     };
@@ -134,7 +99,15 @@ pub fn calibrate(
         labels: &labels,
         seed,
     };
-    job.run(&mut rec)?;
+    {
+        let mut observe = |step: usize, vals: &[Vec<f32>]| store.record(step, vals);
+        let mut den = FloatDenoiser {
+            graph: g,
+            guidance,
+            observe: Some(&mut observe),
+        };
+        job.run(&mut den)?;
+    }
     // Embedding tables are known exactly: their ranges come from the tables themselves.
     let range_of = |v: &mut Vec<f32>| -> (f32, f32) {
         if v.is_empty() {
@@ -153,7 +126,7 @@ pub fn calibrate(
             }
         }
     };
-    let mut per: Vec<Vec<(f32, f32)>> = rec
+    let mut per: Vec<Vec<(f32, f32)>> = store
         .values
         .iter_mut()
         .map(|row| row.iter_mut().map(range_of).collect())

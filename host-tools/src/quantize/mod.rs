@@ -8,6 +8,7 @@
 //!   with scale `s_x * s_w`.
 
 pub mod calibrate;
+pub mod report;
 
 use crate::compile::graph::{QGraph, QOp, QTensor};
 use crate::model::{FOp, FloatGraph};

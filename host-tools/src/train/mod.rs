@@ -7,8 +7,8 @@
 pub mod export;
 pub mod mlp;
 
+use crate::data::Toy2d;
 use crate::error::Error;
-use crate::toy::Toy2d;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
@@ -79,7 +79,7 @@ fn ce(e: candle_core::Error) -> Error {
 
 /// Trains an MLP denoiser on `data`.
 pub fn train_mlp(
-    data: &mut impl BatchSource,
+    data: &mut dyn BatchSource,
     spec: MlpSpec,
     cfg: &TrainConfig,
     progress: &indicatif::ProgressBar,

@@ -1,12 +1,13 @@
-//! 2-D toy distributions.
+//! Data: 2-D toy distributions, the UCI digits, and the exact denoiser of a Gaussian mixture.
 //!
 //! [`GaussianMixture`] is a data set whose every noised marginal is known in closed form, so
 //! [`MixtureDenoiser`] is the exact (Bayes-optimal) noise predictor. Samplers can be checked
 //! against it without any trained network: all error comes from the sampler.
 
-pub mod datasets;
+pub mod digits;
+pub mod toy2d;
 
-pub use datasets::Toy2d;
+pub use toy2d::Toy2d;
 
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;

@@ -1,0 +1,699 @@
+//! The quantized ONNX form, written from and read back into a [`QGraph`].
+//!
+//! Opset 13, batch 1, inputs `x` (f32), `step` (int64, the sampling step) and, for conditional
+//! models, `label` (int64). Every activation is an int8 tensor `t{i}` of shape `[1, c, h, w]`
+//! with scalar initializers `t{i}_scale` (f32) and `t{i}_zp` (int8):
+//! - QuantizeLinear at the input, DequantizeLinear at the output;
+//! - QLinearConv for every conv and Linear (a 1x1 conv), int8 symmetric per-channel weights,
+//!   int32 bias — tract and onnxruntime run these as integer kernels;
+//! - DequantizeLinear -> Add / Concat / Resize / GroupNorm (Reshape, InstanceNormalization,
+//!   Reshape, Mul, Add) -> QuantizeLinear;
+//! - activations as their 256-entry table: `Gather(table, Cast(x, int32) + 128)`, exactly
+//!   what the device computes;
+//! - per-step and per-class embeddings as int8 tables gathered by `step` / `label`.
+//!
+//! Metadata records what the graph alone cannot: the timesteps the step tables were built
+//! for, the prediction type, the guidance scale, and per-step activation parameters when the
+//! model has them (the graph's own QuantizeLinear parameters are then the first step's).
+
+use super::build::{Attr, GraphBuilder};
+use crate::compile::graph::{QGraph, QOp, QTensor};
+use crate::error::Error;
+use crate::train::export::{META_PREDICTION, prediction_name};
+use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::prediction::PredictionType;
+use std::collections::HashMap;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{ModelProto, StringStringEntryProto};
+
+/// Metadata key: comma-separated timesteps of the step tables.
+pub const META_TIMESTEPS: &str = "edgediff.timesteps";
+/// Metadata key: guidance scale.
+pub const META_GUIDANCE: &str = "edgediff.guidance";
+/// Metadata key: per-step activation parameters, rows separated by `;`, sets by `,`,
+/// each `scale_bits:zero_point` (scale as hexadecimal f32 bits).
+pub const META_QPARAMS: &str = "edgediff.qparams";
+
+fn dims4(shape: [usize; 3]) -> [i64; 4] {
+    [1, shape[0] as i64, shape[1] as i64, shape[2] as i64]
+}
+
+/// Writes `g` (built for `timesteps`) as a quantized ONNX model.
+pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
+    let mut b = GraphBuilder::new("edgediff_int8");
+    let row0 = &g.qparams[0];
+    let sample = g.tensors[g.input].shape;
+    let flat = sample[1] == 1 && sample[2] == 1;
+    let x_dims: Vec<i64> = if flat {
+        vec![1, sample[0] as i64]
+    } else {
+        dims4(sample).to_vec()
+    };
+    b.input("x", DataType::Float, &x_dims);
+    b.input("step", DataType::Int64, &[1]);
+    if g.num_classes > 0 {
+        b.input("label", DataType::Int64, &[1]);
+    }
+    let name = |t: usize| format!("t{t}");
+    for (i, t) in g.tensors.iter().enumerate() {
+        let q = row0[t.qparam];
+        b.init_f32(&format!("t{i}_scale"), &[], &[q.scale]);
+        b.init_i8(&format!("t{i}_zp"), &[], &[q.zero_point as i8]);
+    }
+    let scale = |t: usize| format!("t{t}_scale");
+    let zp = |t: usize| format!("t{t}_zp");
+    let dq = |b: &mut GraphBuilder, t: usize| -> String {
+        let out = format!("t{t}_f");
+        b.node(
+            "DequantizeLinear",
+            &[&name(t), &scale(t), &zp(t)],
+            &[&out],
+            &[],
+        );
+        out
+    };
+    let q = |b: &mut GraphBuilder, f: &str, t: usize| {
+        b.node("QuantizeLinear", &[f, &scale(t), &zp(t)], &[&name(t)], &[]);
+    };
+    // Input.
+    let xin = if flat {
+        let s = b.init_i64("x_shape4", &[4], &dims4(sample));
+        b.node("Reshape", &["x", &s], &["x4"], &[]);
+        "x4".to_string()
+    } else {
+        "x".to_string()
+    };
+    q(&mut b, &xin, g.input);
+    for (k, op) in g.ops.iter().enumerate() {
+        let out = op.output();
+        let oshape = g.tensors[out].shape;
+        match op {
+            QOp::Conv {
+                input,
+                weights,
+                bias,
+                w_scales,
+                kernel,
+                stride,
+                pad,
+                ..
+            } => {
+                let (oc, ic) = (oshape[0] as i64, g.tensors[*input].shape[0] as i64);
+                let w = b.init_i8(
+                    &format!("op{k}_w"),
+                    &[oc, ic, kernel[0] as i64, kernel[1] as i64],
+                    weights,
+                );
+                let ws = b.init_f32(&format!("op{k}_w_scale"), &[oc], w_scales);
+                let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
+                let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
+                let (x, xs, xz, ys, yz) =
+                    (name(*input), scale(*input), zp(*input), scale(out), zp(out));
+                b.node(
+                    "QLinearConv",
+                    &[&x, &xs, &xz, &w, &ws, &wz, &ys, &yz, &bias],
+                    &[&name(out)],
+                    &[
+                        (
+                            "kernel_shape",
+                            Attr::Ints(vec![kernel[0] as i64, kernel[1] as i64]),
+                        ),
+                        ("strides", Attr::Ints(vec![*stride as i64; 2])),
+                        ("pads", Attr::Ints(vec![*pad as i64; 4])),
+                    ],
+                );
+            }
+            QOp::Add { a, b: bb, .. } => {
+                let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
+                let f = format!("op{k}_add");
+                b.node("Add", &[&fa, &fb], &[&f], &[]);
+                q(&mut b, &f, out);
+            }
+            QOp::Concat { a, b: bb, .. } => {
+                let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
+                let f = format!("op{k}_concat");
+                b.node("Concat", &[&fa, &fb], &[&f], &[("axis", Attr::Int(1))]);
+                q(&mut b, &f, out);
+            }
+            QOp::Upsample { input, factor, .. } => {
+                let fi = dq(&mut b, *input);
+                let f = format!("op{k}_resize");
+                let scales = b.init_f32(
+                    &format!("op{k}_scales"),
+                    &[4],
+                    &[1.0, 1.0, *factor as f32, *factor as f32],
+                );
+                b.node(
+                    "Resize",
+                    &[&fi, "", &scales],
+                    &[&f],
+                    &[
+                        ("mode", Attr::Str("nearest")),
+                        ("nearest_mode", Attr::Str("floor")),
+                    ],
+                );
+                q(&mut b, &f, out);
+            }
+            QOp::Lut { input, tables, .. } => {
+                let table = b.init_i8(&format!("op{k}_table"), &[256], &tables[0]);
+                if tables.len() > 1 {
+                    // Per-step tables for the pack; tract uses the first.
+                    let all: Vec<i8> = tables.iter().flatten().copied().collect();
+                    b.init_i8(&format!("op{k}_tables"), &[tables.len() as i64, 256], &all);
+                }
+                let offset = b.init_i32(&format!("op{k}_offset"), &[], &[128]);
+                let (c, i) = (format!("op{k}_i32"), format!("op{k}_index"));
+                b.node(
+                    "Cast",
+                    &[&name(*input)],
+                    &[&c],
+                    &[("to", Attr::Int(DataType::Int32 as i64))],
+                );
+                b.node("Add", &[&c, &offset], &[&i], &[]);
+                b.node(
+                    "Gather",
+                    &[&table, &i],
+                    &[&name(out)],
+                    &[("axis", Attr::Int(0))],
+                );
+            }
+            QOp::GroupNorm {
+                input,
+                groups,
+                gamma,
+                beta,
+                eps,
+                ..
+            } => {
+                let fi = dq(&mut b, *input);
+                let c = oshape[0];
+                let s1 = b.init_i64(&format!("op{k}_shape_g"), &[3], &[1, *groups as i64, -1]);
+                let s2 = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
+                let ones = b.init_f32(
+                    &format!("op{k}_in_scale"),
+                    &[*groups as i64],
+                    &vec![1.0; *groups],
+                );
+                let zeros = b.init_f32(
+                    &format!("op{k}_in_bias"),
+                    &[*groups as i64],
+                    &vec![0.0; *groups],
+                );
+                let gm = b.init_f32(&format!("op{k}_gamma"), &[c as i64, 1, 1], gamma);
+                let bt = b.init_f32(&format!("op{k}_beta"), &[c as i64, 1, 1], beta);
+                let n = |s: &str| format!("op{k}_{s}");
+                b.node("Reshape", &[&fi, &s1], &[&n("grouped")], &[]);
+                b.node(
+                    "InstanceNormalization",
+                    &[&n("grouped"), &ones, &zeros],
+                    &[&n("normed")],
+                    &[("epsilon", Attr::Float(*eps))],
+                );
+                b.node("Reshape", &[&n("normed"), &s2], &[&n("back")], &[]);
+                b.node("Mul", &[&n("back"), &gm], &[&n("scaled")], &[]);
+                b.node("Add", &[&n("scaled"), &bt], &[&n("shifted")], &[]);
+                q(&mut b, &n("shifted"), out);
+            }
+            QOp::StepEmbed { table, .. } | QOp::ClassEmbed { table, .. } => {
+                let len = g.tensors[out].len() as i64;
+                let rows = table.len() as i64 / len.max(1);
+                let t = b.init_i8(&format!("op{k}_table"), &[rows, len], table);
+                let index = if matches!(op, QOp::StepEmbed { .. }) {
+                    "step"
+                } else {
+                    "label"
+                };
+                let s = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
+                let gathered = format!("op{k}_row");
+                b.node(
+                    "Gather",
+                    &[&t, index],
+                    &[&gathered],
+                    &[("axis", Attr::Int(0))],
+                );
+                b.node("Reshape", &[&gathered, &s], &[&name(out)], &[]);
+            }
+        }
+    }
+    let fo = dq(&mut b, g.output);
+    if flat {
+        let s = b.init_i64("out_shape2", &[2], &x_dims);
+        b.node("Reshape", &[&fo, &s], &["eps"], &[]);
+    } else {
+        b.node("Identity", &[&fo], &["eps"], &[]);
+    }
+    b.output("eps", DataType::Float, &x_dims);
+    let mut m = b.finish();
+    let meta = |k: &str, v: String| StringStringEntryProto {
+        key: k.into(),
+        value: v,
+    };
+    m.metadata_props
+        .push(meta(META_PREDICTION, prediction_name(g.prediction).into()));
+    m.metadata_props.push(meta(
+        META_TIMESTEPS,
+        timesteps
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    m.metadata_props
+        .push(meta(META_GUIDANCE, g.guidance.to_string()));
+    if g.qparams.len() > 1 {
+        let rows: Vec<String> = g
+            .qparams
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|q| format!("{:08x}:{}", q.scale.to_bits(), q.zero_point))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        m.metadata_props.push(meta(META_QPARAMS, rows.join(";")));
+    }
+    m
+}
+
+/// A quantized model read back: the graph and the timesteps its step tables were built for.
+#[derive(Clone, Debug)]
+pub struct QModel {
+    /// The graph.
+    pub graph: QGraph,
+    /// Timesteps of the step tables.
+    pub timesteps: Vec<u32>,
+}
+
+/// Reads a model written by [`write`] (`file` names it in errors).
+pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
+    let bad = |what: String| Error::Input(format!("{file}: {what}"));
+    let graph = m.graph.as_ref().ok_or_else(|| bad("no graph".into()))?;
+    let meta: HashMap<&str, &str> = m
+        .metadata_props
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    let timesteps: Vec<u32> = meta
+        .get(META_TIMESTEPS)
+        .ok_or_else(|| {
+            bad(format!(
+                "no `{META_TIMESTEPS}` metadata: not a model written by `edgediff quantize`"
+            ))
+        })?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| bad(format!("bad timestep `{s}` in metadata")))
+        })
+        .collect::<Result<_, _>>()?;
+    let inits: HashMap<&str, &tract_onnx::pb::TensorProto> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let raw = |n: &str| -> Result<&[u8], Error> {
+        inits
+            .get(n)
+            .map(|t| t.raw_data.as_slice())
+            .ok_or_else(|| bad(format!("missing initializer `{n}`")))
+    };
+    let f32s = |n: &str| -> Result<Vec<f32>, Error> {
+        Ok(raw(n)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let i32s = |n: &str| -> Result<Vec<i32>, Error> {
+        Ok(raw(n)?
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let i8s =
+        |n: &str| -> Result<Vec<i8>, Error> { Ok(raw(n)?.iter().map(|b| *b as i8).collect()) };
+    let i64s = |n: &str| -> Result<Vec<i64>, Error> {
+        Ok(raw(n)?
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
+    };
+    // Tensor ids and their parameters.
+    let id = |n: &str| -> Option<usize> { n.strip_prefix('t')?.parse().ok() };
+    let count = graph
+        .initializer
+        .iter()
+        .filter(|t| t.name.ends_with("_scale") && id(t.name.trim_end_matches("_scale")).is_some())
+        .count();
+    let mut qrow = Vec::with_capacity(count);
+    for i in 0..count {
+        let s = f32s(&format!("t{i}_scale"))?
+            .first()
+            .copied()
+            .ok_or_else(|| bad(format!("empty scale of t{i}")))?;
+        let z = i8s(&format!("t{i}_zp"))?
+            .first()
+            .copied()
+            .ok_or_else(|| bad(format!("empty zero point of t{i}")))?;
+        qrow.push(QParams {
+            scale: s,
+            zero_point: i32::from(z),
+        });
+    }
+    let mut shapes: Vec<Option<[usize; 3]>> = vec![None; count];
+    let mut ops: Vec<QOp> = vec![];
+    let node_out = |n: &tract_onnx::pb::NodeProto| n.output.first().cloned().unwrap_or_default();
+    let producer: HashMap<String, &tract_onnx::pb::NodeProto> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter().map(move |o| (o.clone(), n)))
+        .collect();
+    // The tensor a DequantizeLinear output came from.
+    let src = |f: &str| -> Option<usize> {
+        producer
+            .get(f)
+            .filter(|n| n.op_type == "DequantizeLinear")
+            .and_then(|n| id(n.input.first()?))
+    };
+    let x_dims = graph
+        .input
+        .first()
+        .and_then(super::value_dims)
+        .map(|d| d.1)
+        .ok_or_else(|| bad("input x has no static shape".into()))?;
+    let sample = match x_dims.as_slice() {
+        [1, d] => [*d as usize, 1, 1],
+        [1, c, h, w] => [*c as usize, *h as usize, *w as usize],
+        other => {
+            return Err(bad(format!(
+                "input x has shape {other:?}, expected [1, d] or [1, c, h, w]"
+            )));
+        }
+    };
+    let mut input = None;
+    let attr =
+        |n: &tract_onnx::pb::NodeProto, a: &str| n.attribute.iter().find(|x| x.name == a).cloned();
+    for n in &graph.node {
+        let out = node_out(n);
+        match n.op_type.as_str() {
+            "QuantizeLinear" => {
+                let t = id(&out).ok_or_else(|| {
+                    bad(format!(
+                        "QuantizeLinear `{}` writes `{out}`, not a t{{i}} tensor",
+                        n.name
+                    ))
+                })?;
+                if shapes[t].is_some() {
+                    continue; // written by a GroupNorm pattern below
+                }
+                let f = n.input.first().cloned().unwrap_or_default();
+                let p = producer.get(&f).copied();
+                let from_x = f == "x"
+                    || p.is_some_and(|p| {
+                        p.op_type == "Reshape" && p.input.first().is_some_and(|i| i == "x")
+                    });
+                if from_x {
+                    input = Some(t);
+                    shapes[t] = Some(sample);
+                    continue;
+                }
+                let p = p.ok_or_else(|| {
+                    bad(format!(
+                        "QuantizeLinear `{}` reads `{f}`, which no node writes",
+                        n.name
+                    ))
+                })?;
+                let from_dq = |k: usize| -> Result<usize, Error> {
+                    let i = p.input.get(k).map(String::as_str).unwrap_or("");
+                    let t = src(i).ok_or_else(|| {
+                        bad(format!(
+                            "node `{}` ({}): input `{i}` must come from DequantizeLinear",
+                            p.name, p.op_type
+                        ))
+                    })?;
+                    shapes[t].map(|_| t).ok_or_else(|| {
+                        bad(format!("node `{}`: t{t} used before it is written", p.name))
+                    })
+                };
+                match p.op_type.as_str() {
+                    "Add" | "Concat" => {
+                        let (a, b) = (from_dq(0)?, from_dq(1)?);
+                        let (sa, sb) =
+                            (shapes[a].unwrap_or_default(), shapes[b].unwrap_or_default());
+                        if p.op_type == "Add" {
+                            shapes[t] = Some(sa);
+                            ops.push(QOp::Add { a, b, output: t });
+                        } else {
+                            shapes[t] = Some([sa[0] + sb[0], sa[1], sa[2]]);
+                            ops.push(QOp::Concat { a, b, output: t });
+                        }
+                    }
+                    "Resize" => {
+                        let a = from_dq(0)?;
+                        let f = f32s(p.input.get(2).map(String::as_str).unwrap_or(""))?
+                            .get(2)
+                            .copied()
+                            .unwrap_or(1.0) as usize;
+                        let s = shapes[a].unwrap_or_default();
+                        shapes[t] = Some([s[0], s[1] * f, s[2] * f]);
+                        ops.push(QOp::Upsample {
+                            input: a,
+                            output: t,
+                            factor: f,
+                        });
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "QuantizeLinear `{}`: unsupported producer `{}` ({other})",
+                            n.name, p.name
+                        )));
+                    }
+                }
+            }
+            "QLinearConv" => {
+                let t = id(&out)
+                    .ok_or_else(|| bad(format!("QLinearConv `{}` writes `{out}`", n.name)))?;
+                let x = id(&n.input[0]).ok_or_else(|| {
+                    bad(format!("QLinearConv `{}` reads `{}`", n.name, n.input[0]))
+                })?;
+                let wt = inits.get(n.input[3].as_str()).ok_or_else(|| {
+                    bad(format!(
+                        "QLinearConv `{}`: weight is not an initializer",
+                        n.name
+                    ))
+                })?;
+                let d: Vec<usize> = wt.dims.iter().map(|v| *v as usize).collect();
+                let [oc, _, kh, kw] = d[..] else {
+                    return Err(bad(format!("QLinearConv `{}`: weight must be 4-D", n.name)));
+                };
+                let stride = attr(n, "strides")
+                    .and_then(|a| a.ints.first().copied())
+                    .unwrap_or(1) as usize;
+                let pad = attr(n, "pads")
+                    .and_then(|a| a.ints.first().copied())
+                    .unwrap_or(0) as usize;
+                let s = shapes[x].ok_or_else(|| bad(format!("t{x} used before defined")))?;
+                shapes[t] = Some([
+                    oc,
+                    (s[1] + 2 * pad - kh) / stride + 1,
+                    (s[2] + 2 * pad - kw) / stride + 1,
+                ]);
+                let bias = match n.input.get(8) {
+                    Some(b) if !b.is_empty() => i32s(b)?,
+                    _ => vec![0; oc],
+                };
+                ops.push(QOp::Conv {
+                    input: x,
+                    output: t,
+                    weights: i8s(&n.input[3])?,
+                    bias,
+                    w_scales: f32s(&n.input[4])?,
+                    kernel: [kh, kw],
+                    stride,
+                    pad,
+                    relu: false,
+                });
+            }
+            "Gather" if id(&out).is_some() => {
+                // Activation table: Gather(table, Cast(x) + 128).
+                let t = id(&out).ok_or_else(|| bad("internal".into()))?;
+                let add = producer
+                    .get(&n.input[1])
+                    .ok_or_else(|| bad(format!("Gather `{}`: index has no producer", n.name)))?;
+                let cast = producer
+                    .get(&add.input[0])
+                    .ok_or_else(|| bad(format!("Gather `{}`: not an activation table", n.name)))?;
+                let x = id(&cast.input[0])
+                    .ok_or_else(|| bad(format!("Gather `{}`: not an activation table", n.name)))?;
+                shapes[t] = shapes[x];
+                let tv = i8s(&n.input[0])?;
+                let table: [i8; 256] = tv.try_into().map_err(|_| {
+                    bad(format!("Gather `{}`: table must have 256 entries", n.name))
+                })?;
+                let k = n.input[0].trim_end_matches("_table");
+                let tables = match inits.get(format!("{k}_tables").as_str()) {
+                    Some(all) => all
+                        .raw_data
+                        .chunks_exact(256)
+                        .map(|c| std::array::from_fn(|i| c[i] as i8))
+                        .collect(),
+                    None => vec![table],
+                };
+                ops.push(QOp::Lut {
+                    input: x,
+                    output: t,
+                    tables,
+                });
+            }
+            "Reshape" if id(&out).is_some() => {
+                // An embedding row: Gather(table, step | label) -> Reshape.
+                let t = id(&out).ok_or_else(|| bad("internal".into()))?;
+                let g = producer
+                    .get(&n.input[0])
+                    .filter(|p| p.op_type == "Gather")
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "Reshape `{}`: expected an embedding Gather before it",
+                            n.name
+                        ))
+                    })?;
+                let dims = i64s(&n.input[1])?;
+                shapes[t] = Some([dims[1] as usize, dims[2] as usize, dims[3] as usize]);
+                let table = i8s(&g.input[0])?;
+                ops.push(if g.input[1] == "step" {
+                    QOp::StepEmbed { output: t, table }
+                } else {
+                    QOp::ClassEmbed { output: t, table }
+                });
+            }
+            "InstanceNormalization" => {
+                // DQ -> Reshape -> IN -> Reshape -> Mul -> Add -> Q: rewrite the pending Add.
+                let reshape = producer.get(&n.input[0]).ok_or_else(|| {
+                    bad(format!(
+                        "InstanceNormalization `{}`: no Reshape before it",
+                        n.name
+                    ))
+                })?;
+                let x = src(&reshape.input[0]).ok_or_else(|| {
+                    bad(format!(
+                        "InstanceNormalization `{}`: input must come from DequantizeLinear",
+                        n.name
+                    ))
+                })?;
+                let groups = i64s(&reshape.input[1])?.get(1).copied().unwrap_or(1) as usize;
+                let eps = attr(n, "epsilon").map_or(1e-5, |a| a.f);
+                let k = n.name.trim_end_matches("_normed");
+                let gamma = f32s(&format!("{k}_gamma"))?;
+                let beta = f32s(&format!("{k}_beta"))?;
+                let q = graph
+                    .node
+                    .iter()
+                    .find(|q| {
+                        q.op_type == "QuantizeLinear"
+                            && q.input
+                                .first()
+                                .is_some_and(|i| *i == format!("{k}_shifted"))
+                    })
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "InstanceNormalization `{}`: no QuantizeLinear after the affine",
+                            n.name
+                        ))
+                    })?;
+                let t = id(&node_out(q)).ok_or_else(|| bad("internal".into()))?;
+                shapes[t] = shapes[x];
+                ops.push(QOp::GroupNorm {
+                    input: x,
+                    output: t,
+                    groups,
+                    gamma,
+                    beta,
+                    eps,
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut cur = "eps".to_string();
+    let mut output = None;
+    for _ in 0..graph.node.len() {
+        let p = producer
+            .get(&cur)
+            .ok_or_else(|| bad(format!("`{cur}` is not written by any node")))?;
+        if p.op_type == "DequantizeLinear" {
+            output = p.input.first().and_then(|i| id(i));
+            break;
+        }
+        cur = p.input.first().cloned().unwrap_or_default();
+    }
+    let output =
+        output.ok_or_else(|| bad("no DequantizeLinear feeding the output `eps`".into()))?;
+    let input = input.ok_or_else(|| bad("no QuantizeLinear of the input x".into()))?;
+    let tensors: Vec<QTensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.map(|shape| QTensor {
+                name: format!("t{i}"),
+                shape,
+                qparam: i,
+            })
+            .ok_or_else(|| bad(format!("tensor t{i} is never written")))
+        })
+        .collect::<Result<_, _>>()?;
+    let qparams = match meta.get(META_QPARAMS) {
+        None => vec![qrow],
+        Some(s) => s
+            .split(';')
+            .map(|row| {
+                row.split(',')
+                    .map(|e| {
+                        let (sb, z) = e
+                            .split_once(':')
+                            .ok_or_else(|| bad(format!("bad `{META_QPARAMS}` entry `{e}`")))?;
+                        let scale = u32::from_str_radix(sb, 16)
+                            .map(f32::from_bits)
+                            .map_err(|_| bad(format!("bad scale `{sb}`")))?;
+                        let zero_point = z
+                            .parse()
+                            .map_err(|_| bad(format!("bad zero point `{z}`")))?;
+                        Ok(QParams { scale, zero_point })
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
+    };
+    let prediction = match meta.get(META_PREDICTION).copied() {
+        Some("sample") => PredictionType::Sample,
+        Some("v_prediction") => PredictionType::VPrediction,
+        _ => PredictionType::Epsilon,
+    };
+    let guidance = meta
+        .get(META_GUIDANCE)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(1.0);
+    let num_classes = ops
+        .iter()
+        .find_map(|o| match o {
+            QOp::ClassEmbed { table, output } => {
+                Some((table.len() / tensors[*output].len().max(1)).saturating_sub(1) as u16)
+            }
+            _ => None,
+        })
+        .unwrap_or(0);
+    Ok(QModel {
+        graph: QGraph {
+            sample_shape: sample,
+            prediction,
+            num_classes,
+            guidance,
+            tensors,
+            qparams,
+            ops,
+            input,
+            output,
+        },
+        timesteps,
+    })
+}
