@@ -10,11 +10,13 @@
 pub mod cli;
 pub mod compile;
 pub mod data;
+pub mod engines;
 pub mod error;
 pub mod eval;
 pub mod files;
 pub mod model;
 pub mod onnx;
+pub mod plot;
 pub mod quantize;
 pub mod sampling;
 pub mod train;

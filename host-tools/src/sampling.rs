@@ -39,6 +39,18 @@ impl Job<'_> {
     /// is one sampler state, so the noise order is `x_T` element by element, then the noise of
     /// each step in the same order.
     pub fn run(&self, denoiser: &mut impl Denoiser) -> edgediff_runtime::Result<Vec<f32>> {
+        self.run_from(denoiser, None, &mut |_, _| {})
+    }
+
+    /// [`Job::run`], optionally starting from `init` (SDEdit: the signal is noised to the
+    /// level of step `start` and denoised from there), calling `on_step(step, x)` after every
+    /// step.
+    pub fn run_from(
+        &self,
+        denoiser: &mut impl Denoiser,
+        init: Option<(&[f32], usize)>,
+        on_step: &mut dyn FnMut(usize, &[f32]),
+    ) -> edgediff_runtime::Result<Vec<f32>> {
         let sampler = Sampler::new(
             self.plan.rows.as_slice(),
             self.sampler_config(),
@@ -50,8 +62,29 @@ impl Job<'_> {
         let mut hist = vec![0.0f32; sizes.history];
         let mut noise = GaussianNoise::new(self.seed);
         let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
-        sampler.init_noise(&mut state, &mut noise)?;
-        sampler.run(0, &mut state, denoiser, self.labels, &mut noise)?;
+        let start = match init {
+            Some((signal, start)) => {
+                let dst = state.sample_mut();
+                if signal.len() != dst.len() {
+                    return Err(edgediff_runtime::Error::BufferSize {
+                        buffer: edgediff_runtime::error::Buffer::Signal,
+                        expected: dst.len(),
+                        got: signal.len(),
+                    });
+                }
+                dst.copy_from_slice(signal);
+                sampler.init_from_signal(&mut state, start, &mut noise)?;
+                start
+            }
+            None => {
+                sampler.init_noise(&mut state, &mut noise)?;
+                0
+            }
+        };
+        for i in start..sampler.steps() {
+            sampler.step(i, &mut state, denoiser, self.labels, &mut noise)?;
+            on_step(i, state.sample());
+        }
         Ok(x)
     }
 }

@@ -2,8 +2,10 @@
 
 pub mod compile;
 pub mod demo;
+pub mod eval;
 pub mod inspect;
 pub mod quantize;
+pub mod sample;
 pub mod sampler_args;
 pub mod schedule;
 pub mod train;
@@ -37,6 +39,10 @@ pub enum Command {
     Compile(compile::Args),
     /// Prints the layers, quantization, schedule and memory of an ONNX model or a pack.
     Inspect(inspect::Args),
+    /// Samples on the desktop with the runtime, tract (int8) or tract-float engine.
+    Sample(sample::Args),
+    /// Measures sample quality against fresh data (2-D models).
+    Eval(eval::Args),
 }
 
 /// Runs a parsed command line.
@@ -48,5 +54,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Quantize(args) => quantize::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Sample(args) => sample::run(&args),
+        Command::Eval(args) => eval::run(&args),
     }
 }

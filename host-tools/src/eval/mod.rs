@@ -1,3 +1,4 @@
 //! Sample-quality metrics.
 
+pub mod mmd;
 pub mod swd;

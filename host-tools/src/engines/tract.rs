@@ -1,0 +1,142 @@
+//! tract-onnx as a [`Denoiser`], for the float ONNX (timestep input) and the int8 ONNX
+//! (sampling-step input).
+
+use crate::error::Error;
+use edgediff_runtime::{Denoiser, Result};
+use std::sync::Arc;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// What the model's integer input means.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TractInput {
+    /// The training timestep (float ONNX from the trainer or PyTorch).
+    Timestep,
+    /// The sampling-step index (int8 ONNX from `edgediff quantize`).
+    Step,
+}
+
+/// A tract plan evaluating one sample per run.
+pub struct TractDenoiser {
+    plan: Arc<TypedRunnableModel>,
+    x_shape: Vec<usize>,
+    dim: usize,
+    input: TractInput,
+    /// Graph input order: 0 = x, 1 = time/step, 2 = label.
+    order: Vec<u8>,
+    num_classes: u16,
+    guidance: f32,
+}
+
+fn te(file: &str) -> impl Fn(TractError) -> Error + '_ {
+    move |e| Error::Input(format!("{file}: tract: {e}"))
+}
+
+impl TractDenoiser {
+    /// Loads `model` for `input` semantics; `num_classes` and `guidance` as the pack would.
+    pub fn new(
+        model: &ModelProto,
+        file: &str,
+        input: TractInput,
+        num_classes: u16,
+        guidance: f32,
+    ) -> std::result::Result<Self, Error> {
+        let graph = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| Error::Input(format!("{file}: no graph")))?;
+        let mut order = vec![];
+        let mut x_shape = vec![];
+        for i in &graph.input {
+            let (elem, dims) = crate::onnx::value_dims(i).ok_or_else(|| {
+                Error::Input(format!("{file}: input `{}` has no static type", i.name))
+            })?;
+            if elem == tract_onnx::pb::tensor_proto::DataType::Float as i32 {
+                order.push(0);
+                x_shape = dims.iter().map(|d| *d as usize).collect();
+            } else if i.name.to_lowercase().contains("label")
+                || i.name.to_lowercase().contains("class")
+            {
+                order.push(2);
+            } else {
+                order.push(1);
+            }
+        }
+        let plan = tract_onnx::onnx()
+            .model_for_proto_model(model)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(te(file))?;
+        let dim = x_shape.iter().product();
+        Ok(Self {
+            plan,
+            x_shape,
+            dim,
+            input,
+            order,
+            num_classes,
+            guidance,
+        })
+    }
+
+    /// One evaluation of one sample.
+    pub fn run_one(
+        &self,
+        x: &[f32],
+        t: u32,
+        step: usize,
+        label: u16,
+    ) -> std::result::Result<Vec<f32>, TractError> {
+        let mut ins: TVec<TValue> = tvec![];
+        for k in &self.order {
+            ins.push(match k {
+                0 => Tensor::from_shape(&self.x_shape, x)?.into(),
+                1 => tensor1(&[match self.input {
+                    TractInput::Timestep => i64::from(t),
+                    TractInput::Step => step as i64,
+                }])
+                .into(),
+                _ => tensor1(&[i64::from(label)]).into(),
+            });
+        }
+        let out = self.plan.run(ins)?;
+        let o = out
+            .first()
+            .ok_or_else(|| TractError::msg("the model has no output"))?;
+        Ok(o.to_plain_array_view::<f32>()?.iter().copied().collect())
+    }
+}
+
+impl Denoiser for TractDenoiser {
+    fn eval(
+        &mut self,
+        x: &[f32],
+        t: u32,
+        step: usize,
+        labels: &[u16],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let dim = self.dim;
+        if x.is_empty() || !x.len().is_multiple_of(dim) || out.len() != x.len() {
+            return Err(edgediff_runtime::Error::ShapeMismatch { dim, got: x.len() });
+        }
+        // tract errors are not runtime errors; report them as a failed evaluation.
+        let fail = |_| edgediff_runtime::Error::InvalidConfig {
+            field: "tract",
+            expected: "a model tract can run",
+        };
+        let null = self.num_classes;
+        for (b, (xs, os)) in x.chunks(dim).zip(out.chunks_mut(dim)).enumerate() {
+            let label = labels.get(b).copied().unwrap_or(null);
+            let c = self.run_one(xs, t, step, label).map_err(fail)?;
+            os.copy_from_slice(&c);
+            if self.num_classes > 0 && label < null && self.guidance != 1.0 {
+                let u = self.run_one(xs, t, step, null).map_err(fail)?;
+                for (o, uv) in os.iter_mut().zip(&u) {
+                    *o = uv + self.guidance * (*o - uv);
+                }
+            }
+        }
+        Ok(())
+    }
+}

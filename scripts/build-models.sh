@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
+# Usage: scripts/build-models.sh [two-moons|digits-mlp ...]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p edgediff
+B=./target/release/edgediff
+
+build_two_moons() {
+  local d=models/two-moons s="--sampler dpmpp --steps 20 --spacing linspace"
+  $B train --data two-moons --hidden 64 --depth 2 --steps 8000 --seed 0 --out $d --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 1024 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
+build_digits_mlp() {
+  local d=models/digits-mlp s="--sampler dpmpp --steps 20 --spacing linspace"
+  $B train --data digits --hidden 192 --depth 2 --temb 64 --steps 6000 --batch 128 --seed 0 --out $d --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 256 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
+for m in "${@:-two-moons digits-mlp}"; do
+  for one in $m; do
+    case $one in
+      two-moons) build_two_moons ;;
+      digits-mlp) build_digits_mlp ;;
+      *) echo "unknown model $one" >&2; exit 2 ;;
+    esac
+  done
+done
