@@ -1,13 +1,18 @@
 //! `edgediff demo`: the main job.
 //!
-//! Samples the eight-Gaussians mixture with its exact denoiser through every sampler of the
-//! runtime and prints the sliced Wasserstein-1 distance to fresh data, next to the distance
-//! between two independent data draws (the noise floor). With an exact denoiser all error
-//! comes from the sampler and its step count.
+//! For every shipped model: samples through the no_std runtime (model pack), tract on the
+//! int8 ONNX and tract on the float ONNX with the same seed, and prints the agreement, the
+//! quality against fresh data, the flash/RAM budget and the timings, and writes pictures.
+//! Then every sampler of the runtime against the exact denoiser of a Gaussian mixture, where
+//! all error comes from the sampler and its step count.
 
 use super::Error;
-use crate::data::GaussianMixture;
+use super::eval::quality_2d;
+use super::sample::{Dyn, EngineName, load};
+use super::sampler_args::SamplerArgs;
+use crate::data::{GaussianMixture, Toy2d};
 use crate::eval::swd::sliced_w1;
+use crate::plot;
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
@@ -15,17 +20,59 @@ use edgediff_runtime::sampler::plan::{
 };
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Options of `edgediff demo`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// Samples per sampler (and data points per reference draw).
-    #[arg(long, default_value_t = 10_000)]
+    /// Samples per model and engine (2-D models; digits use a tenth).
+    #[arg(long, default_value_t = 2000)]
     pub samples: usize,
     /// Noise seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The folder holding the shipped models.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Where the pictures go.
+    #[arg(long, default_value = "out/demo")]
+    pub out: PathBuf,
+}
+
+/// A shipped model: its folder, sampler options and data.
+pub struct Shipped {
+    /// Folder name under `models/`.
+    pub name: &'static str,
+    /// Sampler options it was compiled with.
+    pub sampler: &'static str,
+    /// The 2-D data set, or `None` for digits.
+    pub data: Option<Toy2d>,
+}
+
+/// The models in `models/`.
+pub const SHIPPED: &[Shipped] = &[
+    Shipped {
+        name: "two-moons",
+        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
+        data: Some(Toy2d::TwoMoons),
+    },
+    Shipped {
+        name: "digits-mlp",
+        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
+        data: None,
+    },
+];
+
+/// Parses sampler options from text.
+pub fn sampler_args(s: &str) -> SamplerArgs {
+    #[derive(clap::Parser)]
+    struct Opts {
+        #[command(flatten)]
+        sampler: SamplerArgs,
+    }
+    <Opts as clap::Parser>::parse_from(std::iter::once("edgediff").chain(s.split_whitespace()))
+        .sampler
 }
 
 /// Projections used for the sliced Wasserstein distance.
@@ -86,19 +133,140 @@ pub fn lineup() -> Vec<(&'static str, PlanConfig)> {
 
 /// Runs the demo.
 pub fn run(args: &Args) -> Result<(), Error> {
+    println!(
+        "edgediff demo: the shipped models, sampled on this machine by the no_std runtime (int8)"
+    );
+    println!(
+        "and by tract (the same int8 ONNX, and the float ONNX), with the same seeded noise.\n"
+    );
+    for m in SHIPPED {
+        shipped_model(m, args)?;
+    }
+    exact_denoiser_table(args)?;
+    println!("\npictures: {}", args.out.display());
+    Ok(())
+}
+
+fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
+    let dir = args.models.join(m.name);
+    let sargs = sampler_args(m.sampler);
+    let pack_bytes = crate::files::read(&dir.join("model.pack"))?;
+    let pack = edgediff_runtime::pack::Pack::parse(&pack_bytes)?;
+    let meta = *pack.meta();
+    let n = if m.data.is_some() {
+        args.samples
+    } else {
+        (args.samples / 10).max(10)
+    };
+    let labels: Vec<u16> = if meta.num_classes > 0 {
+        (0..n)
+            .map(|i| (i % usize::from(meta.num_classes)) as u16)
+            .collect()
+    } else {
+        vec![]
+    };
+    let run = |engine: EngineName, file: &str| -> Result<(Vec<f32>, f64), Error> {
+        let mut l = load(&dir.join(file), engine, &sargs, 1.0)?;
+        let job = Job {
+            plan: &l.plan,
+            prediction: l.prediction,
+            clip_sample: l.clip,
+            dim: l.dim,
+            n,
+            labels: &labels,
+            seed: args.seed,
+        };
+        let start = Instant::now();
+        let x = job.run(&mut Dyn(l.denoiser.as_mut()))?;
+        Ok((x, start.elapsed().as_secs_f64()))
+    };
+    let (rt, t_rt) = run(EngineName::Runtime, "model.pack")?;
+    let (tr, t_tr) = run(EngineName::Tract, "int8.onnx")?;
+    let (fl, t_fl) = run(EngineName::TractFloat, "float.onnx")?;
+    let same = rt
+        .iter()
+        .zip(&tr)
+        .filter(|(a, b)| a.to_bits() == b.to_bits())
+        .count();
+    let max = rt
+        .iter()
+        .zip(&tr)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let evals = pack.meta().steps as usize * n;
+    println!(
+        "== {} ({}-D, {} steps of {}) ==",
+        m.name,
+        meta.sample_len(),
+        meta.steps,
+        m.sampler
+    );
+    println!(
+        "  budget: flash {} bytes (pack), RAM {} bytes arena + {} bytes sampler state per sample, {} MACs per evaluation",
+        pack_bytes.len(),
+        pack.arena_bytes(),
+        pack.state_bytes(),
+        meta.macs
+    );
+    println!(
+        "  agreement runtime vs tract (int8): {same}/{} values bit-identical, max |diff| {max}",
+        rt.len()
+    );
+    println!(
+        "  time for {n} samples ({evals} evaluations): runtime {:.0} ms, tract int8 {:.0} ms, tract float {:.0} ms",
+        1e3 * t_rt,
+        1e3 * t_tr,
+        1e3 * t_fl
+    );
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    match m.data {
+        Some(data) => {
+            let q_int = quality_2d(&rt, data, args.seed);
+            let q_fl = quality_2d(&fl, data, args.seed);
+            println!(
+                "  quality (sliced W1 to fresh data; floor {:.4}): int8 {:.4}, float {:.4}; MMD^2 int8 {:.5}, float {:.5}",
+                q_int.sw1_floor, q_int.sw1, q_fl.sw1, q_int.mmd2, q_fl.mmd2
+            );
+            let bg = data.sample(20_000, 99);
+            plot::save_png(
+                &plot::scatter(&rt, &bg),
+                &args.out.join(format!("{}-int8.png", m.name)),
+                true,
+            )?;
+            plot::save_png(
+                &plot::scatter(&fl, &bg),
+                &args.out.join(format!("{}-float.png", m.name)),
+                true,
+            )?;
+        }
+        None => {
+            let k = (rt.len() / 64).min(100) * 64;
+            plot::save_png(
+                &plot::digit_grid(&rt[..k], &labels, 10),
+                &args.out.join(format!("{}-int8.png", m.name)),
+                true,
+            )?;
+            plot::save_png(
+                &plot::digit_grid(&fl[..k], &labels, 10),
+                &args.out.join(format!("{}-float.png", m.name)),
+                true,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Samplers against the exact denoiser of the eight-Gaussians mixture.
+fn exact_denoiser_table(args: &Args) -> Result<(), Error> {
     let schedule = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000)?;
     let mixture = GaussianMixture::eight_gaussians();
     let n = args.samples;
     let data = mixture.sample(n, args.seed.wrapping_add(1));
     let floor_draw = mixture.sample(n, args.seed.wrapping_add(2));
     let floor = sliced_w1(&data, &floor_draw, 2, DIRECTIONS, 7).unwrap_or(f64::NAN);
-
-    println!("edgediff demo: {n} samples of the eight-Gaussians mixture, exact denoiser,");
     println!(
-        "linear betas 1e-4..0.02 over 1000 steps, seed {}.",
-        args.seed
+        "\n== every sampler with the exact denoiser of an eight-Gaussians mixture ({n} samples) =="
     );
-    println!("Sliced W1 to fresh data ({DIRECTIONS} projections); noise floor = two data draws.\n");
     println!(
         "{:<28} {:>6} {:>6} {:>10} {:>8} {:>9}",
         "sampler", "steps", "evals", "sliced W1", "x floor", "time ms"
@@ -130,6 +298,5 @@ pub fn run(args: &Args) -> Result<(), Error> {
             d / floor
         );
     }
-    println!("\nTrained models, int8 engines and firmware arrive with the next issues.");
     Ok(())
 }

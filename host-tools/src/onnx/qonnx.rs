@@ -28,6 +28,8 @@ use tract_onnx::pb::{ModelProto, StringStringEntryProto};
 
 /// Metadata key: comma-separated timesteps of the step tables.
 pub const META_TIMESTEPS: &str = "edgediff.timesteps";
+/// Metadata key: the source graph's tensor names, one per line, in tensor order.
+pub const META_NAMES: &str = "edgediff.tensor_names";
 /// Metadata key: guidance scale.
 pub const META_GUIDANCE: &str = "edgediff.guidance";
 /// Metadata key: per-step activation parameters, rows separated by `;`, sets by `,`,
@@ -260,6 +262,8 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
     ));
     m.metadata_props
         .push(meta(META_GUIDANCE, g.guidance.to_string()));
+    let names: Vec<&str> = g.tensors.iter().map(|t| t.name.as_str()).collect();
+    m.metadata_props.push(meta(META_NAMES, names.join("\n")));
     if g.qparams.len() > 1 {
         let rows: Vec<String> = g
             .qparams
@@ -630,12 +634,18 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
     let output =
         output.ok_or_else(|| bad("no DequantizeLinear feeding the output `eps`".into()))?;
     let input = input.ok_or_else(|| bad("no QuantizeLinear of the input x".into()))?;
+    let names: Vec<&str> = meta
+        .get(META_NAMES)
+        .map(|n| n.split('\n').collect())
+        .unwrap_or_default();
     let tensors: Vec<QTensor> = shapes
         .iter()
         .enumerate()
         .map(|(i, s)| {
             s.map(|shape| QTensor {
-                name: format!("t{i}"),
+                name: names
+                    .get(i)
+                    .map_or_else(|| format!("t{i}"), |n| n.to_string()),
                 shape,
                 qparam: i,
             })
