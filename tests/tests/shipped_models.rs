@@ -158,7 +158,7 @@ fn whole_trajectories_agree_between_runtime_and_tract() {
     for (name, opts) in shipped() {
         let d = dir(name);
         let args = sampler_args(opts);
-        let mut run = |engine, file: &str| {
+        let run = |engine, file: &str| {
             let mut m = load(&d.join(file), engine, &args, 1.0).unwrap();
             let job = Job {
                 plan: &m.plan,
