@@ -6,9 +6,10 @@ use super::sampler_args::ScheduleArgs;
 use crate::data::Toy2d;
 use crate::data::digits::{self, Digits};
 use crate::files::write_atomic;
-use crate::train::export::mlp_onnx;
+use crate::train::export::{mlp_onnx, unet_onnx};
 use crate::train::mlp::MlpSpec;
-use crate::train::{BatchSource, TrainConfig, train_mlp};
+use crate::train::unet::UNetSpec;
+use crate::train::{Arch, BatchSource, TrainConfig, train};
 use clap::ValueEnum;
 use edgediff_runtime::prediction::PredictionType;
 use std::path::PathBuf;
@@ -27,6 +28,15 @@ pub enum DataName {
     Checkerboard,
     /// The UCI 8x8 digits (64-D).
     Digits,
+}
+
+/// Network architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchName {
+    /// MLP with a time MLP.
+    Mlp,
+    /// Conv U-Net (8x8 digits only).
+    Unet,
 }
 
 /// Training objective.
@@ -52,7 +62,10 @@ pub struct Args {
     /// Probability of dropping a label during training.
     #[arg(long, default_value_t = 0.1)]
     pub label_dropout: f64,
-    /// Hidden width.
+    /// Architecture.
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub arch: ArchName,
+    /// Hidden width (MLP) or base channels (U-Net).
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
     /// Hidden layers after the input layer.
@@ -140,12 +153,21 @@ pub fn run(args: &Args) -> Result<(), Error> {
             Box::new(d)
         }
     };
-    let spec = MlpSpec {
-        dim: source.dim(),
-        hidden: args.hidden,
-        depth: args.depth,
-        temb: args.temb,
-        num_classes: source.num_classes(),
+    let arch = match args.arch {
+        ArchName::Mlp => Arch::Mlp(MlpSpec {
+            dim: source.dim(),
+            hidden: args.hidden,
+            depth: args.depth,
+            temb: args.temb,
+            num_classes: source.num_classes(),
+        }),
+        ArchName::Unet if args.data == DataName::Digits => {
+            if args.hidden % crate::train::unet::GROUPS != 0 {
+                return Err(Error::Input(format!("--hidden must be a multiple of {} for the U-Net's GroupNorm", crate::train::unet::GROUPS)));
+            }
+            Arch::UNet(UNetSpec { channels: args.hidden, temb: args.temb, num_classes: source.num_classes() })
+        }
+        ArchName::Unet => return Err(Error::Input("--arch unet needs --data digits (8x8 images)".into())),
     };
     let bar = indicatif::ProgressBar::new(args.steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -154,10 +176,13 @@ pub fn run(args: &Args) -> Result<(), Error> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let start = Instant::now();
-    let trained = train_mlp(source.as_mut(), spec, &cfg, &bar)?;
+    let trained = train(source.as_mut(), arch, &cfg, &bar)?;
     let secs = start.elapsed().as_secs_f64();
-    let model = mlp_onnx(&spec, &trained.weights, objective)
-        .ok_or_else(|| Error::Input("internal: trained weights incomplete".into()))?;
+    let model = match arch {
+        Arch::Mlp(spec) => mlp_onnx(&spec, &trained.weights, objective),
+        Arch::UNet(spec) => unet_onnx(&spec, &trained.weights, objective),
+    }
+    .ok_or_else(|| Error::Input("internal: trained weights incomplete".into()))?;
     let onnx_path = args.out.join("float.onnx");
     write_atomic(&onnx_path, &crate::onnx::encode(&model), args.force)?;
     let st_path = args.out.join("model.safetensors");

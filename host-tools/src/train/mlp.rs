@@ -36,13 +36,18 @@ impl MlpSpec {
         v
     }
 
-    /// The embedding frequencies `exp(-ln(10000) k / (temb / 2))`, `k = 0..temb/2`.
+    /// The embedding frequencies.
     pub fn frequencies(&self) -> Vec<f32> {
-        let half = self.temb / 2;
-        (0..half)
-            .map(|k| (-(10000f64.ln()) * k as f64 / half as f64).exp() as f32)
-            .collect()
+        sinusoidal_frequencies(self.temb)
     }
+}
+
+/// The sinusoidal embedding frequencies `exp(-ln(10000) k / (temb / 2))`, `k = 0..temb/2`.
+pub fn sinusoidal_frequencies(temb: usize) -> Vec<f32> {
+    let half = temb / 2;
+    (0..half)
+        .map(|k| (-(10000f64.ln()) * k as f64 / half as f64).exp() as f32)
+        .collect()
 }
 
 /// The model over a [`VarMap`].

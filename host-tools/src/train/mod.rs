@@ -6,6 +6,7 @@
 
 pub mod export;
 pub mod mlp;
+pub mod unet;
 
 use crate::data::Toy2d;
 use crate::error::Error;
@@ -16,6 +17,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::schedule::betas::NoiseSchedule;
 use export::Weights;
 use mlp::{MlpDenoiser, MlpSpec};
+use unet::{UNetDenoiser, UNetSpec};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -62,11 +64,35 @@ impl BatchSource for Toy2d {
     }
 }
 
+/// An architecture and its sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// The MLP denoiser.
+    Mlp(MlpSpec),
+    /// The conv U-Net (8x8 images).
+    UNet(UNetSpec),
+}
+
+/// A built model.
+enum Net {
+    Mlp(MlpDenoiser),
+    UNet(UNetDenoiser),
+}
+
+impl Net {
+    fn forward(&self, x: &Tensor, t: &Tensor, labels: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        match self {
+            Net::Mlp(m) => m.forward(x, t, labels),
+            Net::UNet(m) => m.forward(x, t, labels),
+        }
+    }
+}
+
 /// A trained model: its sizes, EMA weights and the loss curve.
 #[derive(Clone, Debug)]
 pub struct Trained {
-    /// Sizes.
-    pub spec: MlpSpec,
+    /// Architecture.
+    pub arch: Arch,
     /// EMA weights.
     pub weights: Weights,
     /// Mean loss over each tenth of training.
@@ -77,18 +103,26 @@ fn ce(e: candle_core::Error) -> Error {
     Error::Input(format!("training failed in candle: {e}"))
 }
 
-/// Trains an MLP denoiser on `data`.
-pub fn train_mlp(
+/// Trains a denoiser of architecture `arch` on `data`.
+pub fn train(
     data: &mut dyn BatchSource,
-    spec: MlpSpec,
+    arch: Arch,
     cfg: &TrainConfig,
     progress: &indicatif::ProgressBar,
 ) -> Result<Trained, Error> {
     let dev = Device::Cpu;
     let varmap = VarMap::new();
-    mlp::init(&varmap, &spec, cfg.seed, &dev).map_err(ce)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
-    let model = MlpDenoiser::new(vb, spec).map_err(ce)?;
+    let (model, dim, classes) = match arch {
+        Arch::Mlp(spec) => {
+            mlp::init(&varmap, &spec, cfg.seed, &dev).map_err(ce)?;
+            (Net::Mlp(MlpDenoiser::new(vb, spec).map_err(ce)?), spec.dim, spec.num_classes)
+        }
+        Arch::UNet(spec) => {
+            unet::init(&varmap, &spec, cfg.seed, &dev).map_err(ce)?;
+            (Net::UNet(UNetDenoiser::new(vb, spec).map_err(ce)?), unet::SIDE * unet::SIDE, spec.num_classes)
+        }
+    };
     let params = ParamsAdamW {
         lr: cfg.lr,
         weight_decay: 1e-4,
@@ -123,7 +157,7 @@ pub fn train_mlp(
     let t_max = abar.len() as u64;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c4);
     let mut noise = GaussianNoise::new(cfg.seed ^ 0x0153);
-    let (b, d) = (cfg.batch, spec.dim);
+    let (b, d) = (cfg.batch, dim);
     let mut losses = Vec::with_capacity(cfg.steps);
     progress.set_length(cfg.steps as u64);
     for step in 0..cfg.steps {
@@ -148,7 +182,7 @@ pub fn train_mlp(
         }
         for l in labels.iter_mut() {
             if (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= cfg.label_dropout {
-                *l = spec.num_classes as u32;
+                *l = classes as u32;
             }
         }
         let lr = cfg.lr
@@ -165,7 +199,7 @@ pub fn train_mlp(
                 &dev,
             )?;
             let y = Tensor::from_vec(target, (b, d), &dev)?;
-            let lab = if spec.num_classes > 0 {
+            let lab = if classes > 0 {
                 Some(Tensor::from_vec(labels, b, &dev)?)
             } else {
                 None
@@ -201,7 +235,7 @@ pub fn train_mlp(
         weights.insert(name.clone(), (dims, v));
     }
     Ok(Trained {
-        spec,
+        arch,
         weights,
         loss_curve,
     })
