@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
-# Usage: scripts/build-models.sh [two-moons|digits-mlp ...]   (default: all)
+# Usage: scripts/build-models.sh [two-moons|digits-mlp|digits-unet ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p edgediff
@@ -20,11 +20,19 @@ build_digits_mlp() {
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
-for m in "${@:-two-moons digits-mlp}"; do
+build_digits_unet() {
+  local d=models/digits-unet s="--sampler dpmpp --steps 20 --spacing linspace"
+  $B train --data digits --arch unet --conditional --hidden 8 --temb 32 --steps 4000 --batch 64 --lr 3e-3 --seed 0 --out $d --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 128 --guidance 2 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
+for m in "${@:-two-moons digits-mlp digits-unet}"; do
   for one in $m; do
     case $one in
       two-moons) build_two_moons ;;
       digits-mlp) build_digits_mlp ;;
+      digits-unet) build_digits_unet ;;
       *) echo "unknown model $one" >&2; exit 2 ;;
     esac
   done

@@ -163,11 +163,22 @@ pub fn run(args: &Args) -> Result<(), Error> {
         }),
         ArchName::Unet if args.data == DataName::Digits => {
             if args.hidden % crate::train::unet::GROUPS != 0 {
-                return Err(Error::Input(format!("--hidden must be a multiple of {} for the U-Net's GroupNorm", crate::train::unet::GROUPS)));
+                return Err(Error::Input(format!(
+                    "--hidden must be a multiple of {} for the U-Net's GroupNorm",
+                    crate::train::unet::GROUPS
+                )));
             }
-            Arch::UNet(UNetSpec { channels: args.hidden, temb: args.temb, num_classes: source.num_classes() })
+            Arch::UNet(UNetSpec {
+                channels: args.hidden,
+                temb: args.temb,
+                num_classes: source.num_classes(),
+            })
         }
-        ArchName::Unet => return Err(Error::Input("--arch unet needs --data digits (8x8 images)".into())),
+        ArchName::Unet => {
+            return Err(Error::Input(
+                "--arch unet needs --data digits (8x8 images)".into(),
+            ));
+        }
     };
     let bar = indicatif::ProgressBar::new(args.steps as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -199,8 +210,8 @@ pub fn run(args: &Args) -> Result<(), Error> {
     write_atomic(&st_path, &st_bytes, args.force)?;
     let params: usize = trained.weights.values().map(|(_, v)| v.len()).sum();
     println!(
-        "trained {:?} MLP ({params} parameters) on {:?} in {secs:.1} s",
-        args.objective, args.data
+        "trained {:?} {:?} ({params} parameters) on {:?} in {secs:.1} s",
+        args.objective, args.arch, args.data
     );
     println!(
         "loss by tenth of training: {}",

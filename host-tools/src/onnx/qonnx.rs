@@ -151,6 +151,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     &[&f],
                     &[
                         ("mode", Attr::Str("nearest")),
+                        ("coordinate_transformation_mode", Attr::Str("asymmetric")),
                         ("nearest_mode", Attr::Str("floor")),
                     ],
                 );

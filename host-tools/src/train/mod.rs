@@ -17,9 +17,9 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::schedule::betas::NoiseSchedule;
 use export::Weights;
 use mlp::{MlpDenoiser, MlpSpec};
-use unet::{UNetDenoiser, UNetSpec};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use unet::{UNetDenoiser, UNetSpec};
 
 /// Training options.
 #[derive(Clone, Debug)]
@@ -80,7 +80,12 @@ enum Net {
 }
 
 impl Net {
-    fn forward(&self, x: &Tensor, t: &Tensor, labels: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Net::Mlp(m) => m.forward(x, t, labels),
             Net::UNet(m) => m.forward(x, t, labels),
@@ -116,11 +121,19 @@ pub fn train(
     let (model, dim, classes) = match arch {
         Arch::Mlp(spec) => {
             mlp::init(&varmap, &spec, cfg.seed, &dev).map_err(ce)?;
-            (Net::Mlp(MlpDenoiser::new(vb, spec).map_err(ce)?), spec.dim, spec.num_classes)
+            (
+                Net::Mlp(MlpDenoiser::new(vb, spec).map_err(ce)?),
+                spec.dim,
+                spec.num_classes,
+            )
         }
         Arch::UNet(spec) => {
             unet::init(&varmap, &spec, cfg.seed, &dev).map_err(ce)?;
-            (Net::UNet(UNetDenoiser::new(vb, spec).map_err(ce)?), unet::SIDE * unet::SIDE, spec.num_classes)
+            (
+                Net::UNet(UNetDenoiser::new(vb, spec).map_err(ce)?),
+                unet::SIDE * unet::SIDE,
+                spec.num_classes,
+            )
         }
     };
     let params = ParamsAdamW {

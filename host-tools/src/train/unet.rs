@@ -64,7 +64,11 @@ pub struct UNetDenoiser {
 }
 
 fn pad(p: usize, s: usize) -> Conv2dConfig {
-    Conv2dConfig { padding: p, stride: s, ..Default::default() }
+    Conv2dConfig {
+        padding: p,
+        stride: s,
+        ..Default::default()
+    }
 }
 
 /// Every parameter: `(name, shape, kind)` with kind 'w' (fan-in uniform), 'z' zeros, 'o' ones,
@@ -112,7 +116,10 @@ pub fn parameters(spec: &UNetSpec) -> Vec<(String, Vec<usize>, char)> {
 /// Seeded initialisation into `varmap`.
 pub fn init(varmap: &VarMap, spec: &UNetSpec, seed: u64, dev: &Device) -> Result<()> {
     let mut rng = GaussianNoise::new(seed);
-    let mut data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
+    let mut data = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
     for (name, shape, kind) in parameters(spec) {
         let n: usize = shape.iter().product();
         let fan_in: usize = shape[1..].iter().product::<usize>().max(1);
@@ -120,7 +127,9 @@ pub fn init(varmap: &VarMap, spec: &UNetSpec, seed: u64, dev: &Device) -> Result
             'z' => vec![0.0; n],
             'o' => vec![1.0; n],
             'n' => (0..n).map(|_| rng.next_normal().unwrap_or(0.0)).collect(),
-            _ => (0..n).map(|_| rng.next_normal().unwrap_or(0.0) / (3.0 * fan_in as f32).sqrt()).collect(),
+            _ => (0..n)
+                .map(|_| rng.next_normal().unwrap_or(0.0) / (3.0 * fan_in as f32).sqrt())
+                .collect(),
         };
         data.insert(name, Var::from_tensor(&Tensor::from_vec(v, shape, dev)?)?);
     }
@@ -141,10 +150,22 @@ impl UNetDenoiser {
                     gn1: candle_nn::group_norm(GROUPS, i, 1e-5, v.pp("gn1"))?,
                     conv1: candle_nn::conv2d(i, o, 3, pad(1, 1), v.pp("conv1"))?,
                     t_proj: candle_nn::linear(tw, o, v.pp("t_proj"))?,
-                    c_emb: if spec.num_classes > 0 { Some(candle_nn::embedding(spec.num_classes + 1, o, v.pp("c_emb"))?) } else { None },
+                    c_emb: if spec.num_classes > 0 {
+                        Some(candle_nn::embedding(
+                            spec.num_classes + 1,
+                            o,
+                            v.pp("c_emb"),
+                        )?)
+                    } else {
+                        None
+                    },
                     gn2: candle_nn::group_norm(GROUPS, o, 1e-5, v.pp("gn2"))?,
                     conv2: candle_nn::conv2d(o, o, 3, pad(1, 1), v.pp("conv2"))?,
-                    skip: if i != o { Some(candle_nn::conv2d(i, o, 1, pad(0, 1), v.pp("skip"))?) } else { None },
+                    skip: if i != o {
+                        Some(candle_nn::conv2d(i, o, 1, pad(0, 1), v.pp("skip"))?)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -156,11 +177,21 @@ impl UNetDenoiser {
             down: candle_nn::conv2d(c, 2 * c, 3, pad(1, 2), vb.pp("down"))?,
             gn_out: gn(c, "gn_out")?,
             conv_out: candle_nn::conv2d(c, 1, 3, pad(1, 1), vb.pp("conv_out"))?,
-            freqs: Tensor::from_vec(sinusoidal_frequencies(spec.temb), (1, spec.temb / 2), vb.device())?,
+            freqs: Tensor::from_vec(
+                sinusoidal_frequencies(spec.temb),
+                (1, spec.temb / 2),
+                vb.device(),
+            )?,
         })
     }
 
-    fn block(&self, k: usize, x: &Tensor, temb: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+    fn block(
+        &self,
+        k: usize,
+        x: &Tensor,
+        temb: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let b = &self.blocks[k];
         let (n, o) = (x.dim(0)?, b.conv2.weight().dim(0)?);
         let mut h = b.conv1.forward(&b.gn1.forward(x)?.silu()?)?;
@@ -194,4 +225,3 @@ impl UNetDenoiser {
         out.reshape((n, SIDE * SIDE))
     }
 }
-
