@@ -130,7 +130,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
 }
 
 fn inspect_pack(bytes: &[u8], name: &str) -> Result<(), Error> {
-    let pack = Pack::parse(bytes)?;
+    let pack = Pack::parse(bytes).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     let m = pack.meta();
     println!("{name}: model pack v1, {} bytes", bytes.len());
     println!(

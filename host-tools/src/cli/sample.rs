@@ -91,11 +91,12 @@ pub struct Loaded {
 }
 
 /// A pack and its arena, owned, so the runtime engine can borrow them for `'static`.
-fn leak_engine(bytes: Vec<u8>) -> Result<Engine<'static, 'static>, Error> {
+fn leak_engine(bytes: Vec<u8>, file: &str) -> Result<Engine<'static, 'static>, Error> {
+    let named = |e| Error::Input(format!("{file}: {e}"));
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    let pack = Pack::parse(bytes)?;
+    let pack = Pack::parse(bytes).map_err(named)?;
     let arena: &'static mut [i8] = Box::leak(vec![0i8; pack.arena_bytes()].into_boxed_slice());
-    Ok(Engine::new(pack, arena)?)
+    Engine::new(pack, arena).map_err(named)
 }
 
 /// Loads `model` for `engine`.
@@ -108,7 +109,7 @@ pub fn load(
     let file = model.display().to_string();
     match engine {
         EngineName::Runtime => {
-            let engine = leak_engine(read(model)?)?;
+            let engine = leak_engine(read(model)?, &file)?;
             let pack = *engine.pack();
             let m = *pack.meta();
             let table = pack.schedule();
