@@ -162,7 +162,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
             num_classes: source.num_classes(),
         }),
         ArchName::Unet if args.data == DataName::Digits => {
-            if args.hidden % crate::train::unet::GROUPS != 0 {
+            if !args.hidden.is_multiple_of(crate::train::unet::GROUPS) {
                 return Err(Error::Input(format!(
                     "--hidden must be a multiple of {} for the U-Net's GroupNorm",
                     crate::train::unet::GROUPS

@@ -157,13 +157,9 @@ fn group_norm(
     let ones = g.init_f32(
         &format!("{layer}.in_scale"),
         &[groups],
-        &vec![1.0; unet::GROUPS],
+        &[1.0; unet::GROUPS],
     );
-    let zeros = g.init_f32(
-        &format!("{layer}.in_bias"),
-        &[groups],
-        &vec![0.0; unet::GROUPS],
-    );
+    let zeros = g.init_f32(&format!("{layer}.in_bias"), &[groups], &[0.0; unet::GROUPS]);
     let (_, gv) = w.get(&format!("{layer}.weight"))?;
     let (_, bv) = w.get(&format!("{layer}.bias"))?;
     let gm = g.init_f32(&format!("{layer}.gamma"), &[shape[0], 1, 1], gv);
