@@ -12,7 +12,7 @@ use edgediff::quantize::calibrate::{RangeRule, calibrate};
 use edgediff::quantize::to_qgraph;
 use edgediff::train::export::mlp_onnx;
 use edgediff::train::mlp::MlpSpec;
-use edgediff::train::{TrainConfig, train_mlp};
+use edgediff::train::{Arch, TrainConfig, train};
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::prediction::PredictionType;
@@ -58,9 +58,9 @@ fn train_export_import_quantize_compile_run() {
         schedule: NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap(),
         label_dropout: 0.0,
     };
-    let trained = train_mlp(
+    let trained = train(
         &mut Toy2d::TwoMoons,
-        spec,
+        Arch::Mlp(spec),
         &cfg,
         &indicatif::ProgressBar::hidden(),
     )
