@@ -4,6 +4,8 @@ use super::Error;
 use super::sample::{Dyn, EngineName, load};
 use super::sampler_args::SamplerArgs;
 use crate::data::Toy2d;
+use crate::data::digits::Digits;
+use crate::eval::classifier::{Classifier, quality_digits};
 use crate::eval::mmd::mmd2_rbf;
 use crate::eval::swd::sliced_w1;
 use crate::sampling::Job;
@@ -21,9 +23,18 @@ pub struct Args {
     /// Sampler options (the runtime engine takes them from the pack).
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// The 2-D data set the model was trained on.
+    /// The 2-D data set the model was trained on (omit for digits models).
     #[arg(long, value_enum)]
-    pub data: Toy2d,
+    pub data: Option<Toy2d>,
+    /// Class label for conditional models (default: 0..9 in turn).
+    #[arg(long)]
+    pub label: Option<u16>,
+    /// The digits classifier.
+    #[arg(long, default_value = super::classifier::DEFAULT_CLASSIFIER)]
+    pub classifier: PathBuf,
+    /// The digits file.
+    #[arg(long, default_value = crate::data::digits::DEFAULT_PATH)]
+    pub digits: PathBuf,
     /// Samples (and fresh data points).
     #[arg(long, short = 'n', default_value_t = 10_000)]
     pub samples: usize,
@@ -62,24 +73,46 @@ pub fn quality_2d(samples: &[f32], data: Toy2d, seed: u64) -> Quality2d {
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
     let mut m = load(&args.model, args.engine, &args.sampler, 1.0)?;
-    if m.dim != 2 {
-        return Err(Error::Input(format!(
-            "{}: eval of 2-D models only ({}-D model)",
-            args.model.display(),
-            m.dim
-        )));
-    }
+    let labels: Vec<u16> = match (m.num_classes, args.label) {
+        (0, _) => vec![],
+        (_, Some(l)) => vec![l; args.samples],
+        (c, None) => (0..args.samples)
+            .map(|i| (i % usize::from(c)) as u16)
+            .collect(),
+    };
     let job = Job {
         plan: &m.plan,
         prediction: m.prediction,
         clip_sample: m.clip,
-        dim: 2,
+        dim: m.dim,
         n: args.samples,
-        labels: &[],
+        labels: &labels,
         seed: args.seed,
     };
     let x = job.run(&mut Dyn(m.denoiser.as_mut()))?;
-    let q = quality_2d(&x, args.data, args.seed);
+    let Some(data) = args.data else {
+        if m.dim != 64 {
+            return Err(Error::Input(format!(
+                "{}: a {}-D model needs --data (the 2-D sets); digits models have 64 values",
+                args.model.display(),
+                m.dim
+            )));
+        }
+        let c = Classifier::load(&args.classifier)?;
+        let real = Digits::load(&args.digits)?;
+        let q = quality_digits(&c, &x, &labels, &real);
+        println!(
+            "{:?} {} steps: Fréchet distance {:.3}; label accuracy {}; class histogram {:?}",
+            args.engine,
+            m.plan.rows.len(),
+            q.fd,
+            q.label_accuracy
+                .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a)),
+            q.histogram
+        );
+        return Ok(());
+    };
+    let q = quality_2d(&x, data, args.seed);
     println!(
         "{:?} {} steps: sliced W1 {:.4} (floor {:.4}), MMD^2 {:.5} (floor {:.5})",
         args.engine,

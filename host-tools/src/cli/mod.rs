@@ -1,5 +1,6 @@
 //! The `edgediff` command line: one module per command.
 
+pub mod classifier;
 pub mod compile;
 pub mod demo;
 pub mod eval;
@@ -41,8 +42,10 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Samples on the desktop with the runtime, tract (int8) or tract-float engine.
     Sample(sample::Args),
-    /// Measures sample quality against fresh data (2-D models).
+    /// Measures sample quality against fresh data (2-D models) or real digits.
     Eval(eval::Args),
+    /// Trains the digits classifier used by the digits metrics.
+    TrainClassifier(classifier::Args),
 }
 
 /// Runs a parsed command line.
@@ -56,5 +59,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Sample(args) => sample::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::TrainClassifier(args) => classifier::run(&args),
     }
 }
