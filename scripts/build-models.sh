@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
-# Usage: scripts/build-models.sh [two-moons|digits-mlp|digits-unet ...]   (default: all)
+# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p edgediff
@@ -27,12 +27,17 @@ build_digits_unet() {
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
-for m in "${@:-two-moons digits-mlp digits-unet}"; do
+build_digits_classifier() {
+  $B train-classifier --steps 3000 --seed 0 --out models/digits-classifier/classifier.bin --force
+}
+
+for m in "${@:-digits-classifier two-moons digits-mlp digits-unet}"; do
   for one in $m; do
     case $one in
       two-moons) build_two_moons ;;
       digits-mlp) build_digits_mlp ;;
       digits-unet) build_digits_unet ;;
+      digits-classifier) build_digits_classifier ;;
       *) echo "unknown model $one" >&2; exit 2 ;;
     esac
   done

@@ -10,7 +10,9 @@ use super::Error;
 use super::eval::quality_2d;
 use super::sample::{Dyn, EngineName, load};
 use super::sampler_args::SamplerArgs;
+use crate::data::digits::Digits;
 use crate::data::{GaussianMixture, Toy2d};
+use crate::eval::classifier::{Classifier, quality_digits};
 use crate::eval::swd::sliced_w1;
 use crate::plot;
 use crate::sampling::Job;
@@ -240,6 +242,15 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
             )?;
         }
         None => {
+            let c = Classifier::load(&args.models.join("digits-classifier/classifier.bin"))?;
+            let real = Digits::load(&args.models.join("data/digits.csv.gz"))?;
+            let (qi, qf) = (quality_digits(&c, &rt, &labels, &real), quality_digits(&c, &fl, &labels, &real));
+            let acc = |q: &crate::eval::classifier::DigitsQuality| q.label_accuracy.map_or("-".into(), |a| format!("{:.1}%", 100.0 * a));
+            println!(
+                "  quality (classifier-feature Fréchet distance; floor {:.2}): int8 {:.2}, float {:.2}; label accuracy int8 {}, float {}",
+                qi.fd_floor, qi.fd, qf.fd, acc(&qi), acc(&qf)
+            );
+            println!("  class histogram int8 {:?}, float {:?}", qi.histogram, qf.histogram);
             let k = (rt.len() / 64).min(100) * 64;
             plot::save_png(
                 &plot::digit_grid(&rt[..k], &labels, 10),

@@ -102,10 +102,11 @@ pub fn run(args: &Args) -> Result<(), Error> {
         let real = Digits::load(&args.digits)?;
         let q = quality_digits(&c, &x, &labels, &real);
         println!(
-            "{:?} {} steps: Fréchet distance {:.3}; label accuracy {}; class histogram {:?}",
+            "{:?} {} steps: Fréchet distance {:.2} (floor {:.2}); label accuracy {}; class histogram {:?}",
             args.engine,
             m.plan.rows.len(),
             q.fd,
+            q.fd_floor,
             q.label_accuracy
                 .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a)),
             q.histogram

@@ -188,6 +188,8 @@ impl Classifier {
 pub struct DigitsQuality {
     /// Fréchet distance of classifier features: samples vs all real digits.
     pub fd: f64,
+    /// The same between the two halves of the real digits (the noise floor).
+    pub fd_floor: f64,
     /// Fraction classified as the requested label (conditional samples).
     pub label_accuracy: Option<f64>,
     /// Predicted class counts.
@@ -203,7 +205,10 @@ pub fn quality_digits(
 ) -> DigitsQuality {
     let feats =
         |x: &[f32]| -> Vec<f64> { x.chunks_exact(64).flat_map(|r| c.features(r)).collect() };
-    let fd = frechet_distance(&feats(samples), &feats(&real.images), HIDDEN);
+    let all = feats(&real.images);
+    let fd = frechet_distance(&feats(samples), &all, HIDDEN);
+    let half = (real.len() / 2) * HIDDEN;
+    let fd_floor = frechet_distance(&all[..half], &all[half..], HIDDEN);
     let mut histogram = [0usize; 10];
     let mut correct = 0;
     for (i, r) in samples.chunks_exact(64).enumerate() {
@@ -214,6 +219,7 @@ pub fn quality_digits(
     let n = samples.len() / 64;
     DigitsQuality {
         fd,
+        fd_floor,
         label_accuracy: (!labels.is_empty()).then(|| correct as f64 / n as f64),
         histogram,
     }
