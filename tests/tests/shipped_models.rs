@@ -149,7 +149,21 @@ fn runtime_and_tract_agree_within_one_lsb_at_every_step() {
             table.steps(),
             100.0 * exact as f64 / total as f64
         );
-        assert!(worst <= 1, "{name}: {worst} LSB");
+        // Without GroupNorm every op is bit-exact: the bound is 1 LSB. tract computes
+        // InstanceNormalization's mean and variance in f32, the runtime exactly in integers, so
+        // a GroupNorm output can round the other way and a following conv can turn that into
+        // 2 LSB at the network output (docs/agreement.md).
+        let has_group_norm = q
+            .graph
+            .ops
+            .iter()
+            .any(|o| matches!(o, edgediff::compile::graph::QOp::GroupNorm { .. }));
+        let bound = if has_group_norm { 2 } else { 1 };
+        assert!(worst <= bound, "{name}: {worst} LSB");
+        assert!(
+            exact as f64 >= 0.995 * total as f64,
+            "{name}: {exact}/{total} exact"
+        );
     }
 }
 
@@ -196,6 +210,6 @@ fn whole_trajectories_agree_between_runtime_and_tract() {
         // The bounds of docs/agreement.md: a rare 1-LSB difference in one evaluation moves
         // that sample by at most a quarter of the data range, and almost every value agrees.
         assert!(max <= 0.5, "{name}: {max}");
-        assert!(mean <= 1e-3, "{name}: {mean}");
+        assert!(mean <= 5e-3, "{name}: {mean}");
     }
 }

@@ -64,6 +64,11 @@ pub const SHIPPED: &[Shipped] = &[
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
         data: None,
     },
+    Shipped {
+        name: "digits-unet",
+        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
+        data: None,
+    },
 ];
 
 /// Parses sampler options from text.
@@ -168,7 +173,7 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
         vec![]
     };
     let run = |engine: EngineName, file: &str| -> Result<(Vec<f32>, f64), Error> {
-        let mut l = load(&dir.join(file), engine, &sargs, 1.0)?;
+        let mut l = load(&dir.join(file), engine, &sargs, meta.guidance)?;
         let job = Job {
             plan: &l.plan,
             prediction: l.prediction,
@@ -244,13 +249,26 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
         None => {
             let c = Classifier::load(&args.models.join("digits-classifier/classifier.bin"))?;
             let real = Digits::load(&args.models.join("data/digits.csv.gz"))?;
-            let (qi, qf) = (quality_digits(&c, &rt, &labels, &real), quality_digits(&c, &fl, &labels, &real));
-            let acc = |q: &crate::eval::classifier::DigitsQuality| q.label_accuracy.map_or("-".into(), |a| format!("{:.1}%", 100.0 * a));
+            let (qi, qf) = (
+                quality_digits(&c, &rt, &labels, &real),
+                quality_digits(&c, &fl, &labels, &real),
+            );
+            let acc = |q: &crate::eval::classifier::DigitsQuality| {
+                q.label_accuracy
+                    .map_or("-".into(), |a| format!("{:.1}%", 100.0 * a))
+            };
             println!(
                 "  quality (classifier-feature Fréchet distance; floor {:.2}): int8 {:.2}, float {:.2}; label accuracy int8 {}, float {}",
-                qi.fd_floor, qi.fd, qf.fd, acc(&qi), acc(&qf)
+                qi.fd_floor,
+                qi.fd,
+                qf.fd,
+                acc(&qi),
+                acc(&qf)
             );
-            println!("  class histogram int8 {:?}, float {:?}", qi.histogram, qf.histogram);
+            println!(
+                "  class histogram int8 {:?}, float {:?}",
+                qi.histogram, qf.histogram
+            );
             let k = (rt.len() / 64).min(100) * 64;
             plot::save_png(
                 &plot::digit_grid(&rt[..k], &labels, 10),

@@ -26,6 +26,9 @@ pub struct Args {
     /// The 2-D data set the model was trained on (omit for digits models).
     #[arg(long, value_enum)]
     pub data: Option<Toy2d>,
+    /// Guidance scale for tract-float (the int8 models carry theirs).
+    #[arg(long, default_value_t = 1.0)]
+    pub guidance: f32,
     /// Class label for conditional models (default: 0..9 in turn).
     #[arg(long)]
     pub label: Option<u16>,
@@ -72,7 +75,7 @@ pub fn quality_2d(samples: &[f32], data: Toy2d, seed: u64) -> Quality2d {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
-    let mut m = load(&args.model, args.engine, &args.sampler, 1.0)?;
+    let mut m = load(&args.model, args.engine, &args.sampler, args.guidance)?;
     let labels: Vec<u16> = match (m.num_classes, args.label) {
         (0, _) => vec![],
         (_, Some(l)) => vec![l; args.samples],
