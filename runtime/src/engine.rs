@@ -132,16 +132,7 @@ impl<'p, 'a> Engine<'p, 'a> {
         match o.kind {
             OpKind::Conv => {
                 let x = in0_t.ok_or(internal("conv input"))?;
-                let g = ConvGeometry {
-                    in_c: x.shape[0],
-                    in_h: x.shape[1],
-                    in_w: x.shape[2],
-                    out_c: out_t.shape[0],
-                    k_h: a0,
-                    k_w: a1,
-                    stride: a2,
-                    pad: a3,
-                };
+                let g = ConvGeometry::new(x.shape, out_t.shape[0], [a0, a1, a2, a3]);
                 let p = DenseParams {
                     weights: blob(0, g.out_c * g.in_c * g.k_h * g.k_w)?,
                     bias: blob(1, 4 * g.out_c)?,
@@ -285,12 +276,12 @@ impl Denoiser for Engine<'_, '_> {
             k::quantize(xs, q_in, self.input_mut()?);
             self.run(step, label)?;
             k::dequantize(self.output()?, q_out, os);
-            if conditional && meta.guidance != 1.0 && label < meta.num_classes {
+            if crate::prediction::needs_guidance(meta.num_classes, label, meta.guidance) {
                 k::quantize(xs, q_in, self.input_mut()?);
                 self.run(step, meta.num_classes)?;
                 for (o, q) in os.iter_mut().zip(self.output()?) {
                     let u = q_out.dequantize(*q);
-                    *o = u + meta.guidance * (*o - u);
+                    *o = crate::prediction::guide(*o, u, meta.guidance);
                 }
             }
         }

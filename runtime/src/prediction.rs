@@ -57,6 +57,20 @@ pub fn eps_from_x0(x: f32, x0: f32, alpha: f32, sigma: f32) -> f32 {
     (x - alpha * x0) / sigma
 }
 
+/// Classifier-free guidance: `uncond + scale * (cond - uncond)`, in whatever
+/// parameterization the network predicts.
+#[inline]
+pub fn guide(cond: f32, uncond: f32, scale: f32) -> f32 {
+    uncond + scale * (cond - uncond)
+}
+
+/// Whether an evaluation with `label` needs a second, unconditional one: the model is
+/// conditional, the label is a real class (not the null label `classes`) and `scale != 1`.
+#[inline]
+pub fn needs_guidance(classes: u16, label: u16, scale: f32) -> bool {
+    classes > 0 && label < classes && scale != 1.0
+}
+
 /// Tweedie's formula: the score `grad log p(x_t) = -eps / sigma_t`.
 #[inline]
 pub fn score_from_eps(eps: f32, sigma: f32) -> f32 {

@@ -199,16 +199,11 @@ impl QGraph {
             return None;
         };
         let (x, y) = (self.tensors.get(*input)?, self.tensors.get(*output)?);
-        Some(ConvGeometry {
-            in_c: x.shape[0],
-            in_h: x.shape[1],
-            in_w: x.shape[2],
-            out_c: y.shape[0],
-            k_h: kernel[0],
-            k_w: kernel[1],
-            stride: *stride,
-            pad: *pad,
-        })
+        Some(ConvGeometry::new(
+            x.shape,
+            y.shape[0],
+            [kernel[0], kernel[1], *stride, *pad],
+        ))
     }
 
     /// Multiply-accumulates of one evaluation.

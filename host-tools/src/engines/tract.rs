@@ -2,6 +2,7 @@
 //! (sampling-step input).
 
 use crate::error::Error;
+use edgediff_runtime::prediction::{guide, needs_guidance};
 use edgediff_runtime::{Denoiser, Result};
 use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
@@ -130,10 +131,10 @@ impl Denoiser for TractDenoiser {
             let label = labels.get(b).copied().unwrap_or(null);
             let c = self.run_one(xs, t, step, label).map_err(fail)?;
             os.copy_from_slice(&c);
-            if self.num_classes > 0 && label < null && self.guidance != 1.0 {
+            if needs_guidance(self.num_classes, label, self.guidance) {
                 let u = self.run_one(xs, t, step, null).map_err(fail)?;
                 for (o, uv) in os.iter_mut().zip(&u) {
-                    *o = uv + self.guidance * (*o - uv);
+                    *o = guide(*o, *uv, self.guidance);
                 }
             }
         }

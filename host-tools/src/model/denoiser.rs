@@ -1,6 +1,7 @@
 //! The float network as a [`Denoiser`], with classifier-free guidance like the device engine.
 
 use super::{FloatGraph, evaluate};
+use edgediff_runtime::prediction::{guide, needs_guidance};
 use edgediff_runtime::{Denoiser, Result};
 
 /// A callback that sees `(step, every tensor)` of one evaluation.
@@ -52,10 +53,10 @@ impl Denoiser for FloatDenoiser<'_, '_> {
             let label = labels.get(b).map_or(null, |l| usize::from(*l));
             let c = self.eval_one(xs, step, label);
             os.copy_from_slice(&c[g.output]);
-            if g.num_classes > 0 && label < null && self.guidance != 1.0 {
+            if needs_guidance(g.num_classes, label as u16, self.guidance) {
                 let u = self.eval_one(xs, step, null);
                 for (o, uv) in os.iter_mut().zip(&u[g.output]) {
-                    *o = uv + self.guidance * (*o - uv);
+                    *o = guide(*o, *uv, self.guidance);
                 }
             }
         }

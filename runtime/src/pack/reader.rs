@@ -526,16 +526,7 @@ impl<'a> Pack<'a> {
             OpKind::Conv => {
                 let x = tensor(o.in0)?;
                 no_overlap(&x)?;
-                let g = ConvGeometry {
-                    in_c: x.shape[0],
-                    in_h: x.shape[1],
-                    in_w: x.shape[2],
-                    out_c: out.shape[0],
-                    k_h: a0,
-                    k_w: a1,
-                    stride: a2,
-                    pad: a3,
-                };
+                let g = ConvGeometry::new(x.shape, out.shape[0], [a0, a1, a2, a3]);
                 if g.out_h() != Some(out.shape[1]) || g.out_w() != Some(out.shape[2]) {
                     return Err(bad(
                         "conv output shape does not follow from input, kernel, stride and padding",

@@ -27,6 +27,21 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// The conv from an input of shape `[c, h, w]` to `out_c` channels with
+    /// `[k_h, k_w, stride, pad]`.
+    pub const fn new(input: [usize; 3], out_c: usize, [k_h, k_w, stride, pad]: [usize; 4]) -> Self {
+        Self {
+            in_c: input[0],
+            in_h: input[1],
+            in_w: input[2],
+            out_c,
+            k_h,
+            k_w,
+            stride,
+            pad,
+        }
+    }
+
     /// A Linear layer `[in_f] -> [out_f]`.
     pub const fn linear(in_f: usize, out_f: usize) -> Self {
         Self {
