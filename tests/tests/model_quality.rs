@@ -73,3 +73,37 @@ fn the_digits_classifier_is_accurate_on_held_out_digits() {
     );
     assert!(acc >= 0.9, "{acc}");
 }
+
+#[test]
+fn two_moons_variational_bound_float_and_int8() {
+    use edgediff::cli::elbo::{Args, float_and_int8};
+    use edgediff::cli::sampler_args::ScheduleArgs;
+    use edgediff::data::Toy2d;
+    let schedule = ScheduleArgs {
+        betas: edgediff::cli::sampler_args::BetaName::Linear,
+        beta_start: 1e-4,
+        beta_end: 0.02,
+        train_steps: 1000,
+        zero_snr: false,
+    };
+    let args = Args {
+        model: models().join("two-moons/float.onnx"),
+        data: Toy2d::TwoMoons,
+        samples: 1000,
+        draws: 20,
+        schedule,
+        seed: 0,
+    };
+    let (f, q) = float_and_int8(&args).unwrap();
+    println!(
+        "two-moons bound: float {:.4}, int8 {:.4} nats/dim",
+        f.total, q.total
+    );
+    // Measured on 1,000 points: float / int8 = 0.947 / 0.973 (seed 0), 0.758 / 0.756
+    // (seed 1). The estimate moves by ~0.2 between seeds (20 timesteps per point), but float
+    // and int8 see the same timesteps and noise, so their difference stays within a few
+    // hundredths of a nat per dimension.
+    assert!(f.total.is_finite() && q.total.is_finite());
+    assert!(f.total < 1.2 && q.total < 1.2, "{f:?} {q:?}");
+    assert!((q.total - f.total).abs() < 0.1, "{f:?} {q:?}");
+}

@@ -3,6 +3,7 @@
 pub mod classifier;
 pub mod compile;
 pub mod demo;
+pub mod elbo;
 pub mod eval;
 pub mod inspect;
 pub mod quantize;
@@ -46,6 +47,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Trains the digits classifier used by the digits metrics.
     TrainClassifier(classifier::Args),
+    /// The variational bound (nats per dimension) of a 2-D model, float and int8.
+    Elbo(elbo::Args),
 }
 
 /// Runs a parsed command line.
@@ -60,5 +63,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Sample(args) => sample::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::TrainClassifier(args) => classifier::run(&args),
+        Command::Elbo(args) => elbo::run(&args),
     }
 }
