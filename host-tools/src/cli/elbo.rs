@@ -6,18 +6,14 @@
 //! only cover the steps it was compiled for.
 
 use super::Error;
+use super::quantize::pack_for_plan;
 use super::sampler_args::ScheduleArgs;
-use crate::compile::writer::write_pack;
 use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::eval::elbo::{Elbo, elbo};
-use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::read_model;
-use crate::quantize::calibrate::{RangeRule, calibrate};
-use crate::quantize::to_qgraph;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, DdpmVariance, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
@@ -66,18 +62,8 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
         Spacing::Leading,
     );
     let plan = plan::build(&schedule, &every)?;
-    let timesteps: Vec<u32> = plan.rows.iter().map(|r| r.t).collect();
-    let g = import(
-        &proto,
-        &file,
-        &ImportOptions {
-            timesteps,
-            prediction: PredictionType::Epsilon,
-        },
-    )?;
-    let ranges = calibrate(&g, &plan, 64, 1.0, RangeRule::MinMax, false, args.seed)?;
-    let compiled = write_pack(&to_qgraph(&g, &ranges, 1.0), &plan, None)?;
-    let pack = Pack::parse(&compiled.bytes)?;
+    let bytes = pack_for_plan(&proto, &file, &plan, 64, args.seed)?;
+    let pack = Pack::parse(&bytes)?;
     let mut arena = vec![0i8; pack.arena_bytes()];
     let mut engine = Engine::new(pack, &mut arena)?;
     // Leading spacing over every step visits t = T-1, ..., 0: row i holds t = T-1-i.

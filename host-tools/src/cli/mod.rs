@@ -1,6 +1,7 @@
 //! The `edgediff` command line: one module per command.
 
 pub mod classifier;
+pub mod compare;
 pub mod compile;
 pub mod demo;
 pub mod elbo;
@@ -49,6 +50,8 @@ pub enum Command {
     TrainClassifier(classifier::Args),
     /// The variational bound (nats per dimension) of a 2-D model, float and int8.
     Elbo(elbo::Args),
+    /// Float vs int8 sample quality of a 2-D model across samplers and step counts.
+    Compare(compare::Args),
 }
 
 /// Runs a parsed command line.
@@ -64,5 +67,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Eval(args) => eval::run(&args),
         Command::TrainClassifier(args) => classifier::run(&args),
         Command::Elbo(args) => elbo::run(&args),
+        Command::Compare(args) => compare::run(&args),
     }
 }

@@ -62,6 +62,24 @@ pub fn load_float(
     Ok((g, plan))
 }
 
+/// Quantizes a float model for `plan` in memory (min-max calibration on `calib`
+/// trajectories, static scales) and compiles it: the pack bytes.
+pub fn pack_for_plan(
+    proto: &tract_onnx::pb::ModelProto,
+    file: &str,
+    plan: &Plan,
+    calib: usize,
+    seed: u64,
+) -> Result<Vec<u8>, Error> {
+    let opts = ImportOptions {
+        timesteps: plan.rows.iter().map(|r| r.t).collect(),
+        prediction: PredictionType::Epsilon,
+    };
+    let g = import(proto, file, &opts)?;
+    let ranges = calibrate(&g, plan, calib, 1.0, RangeRule::MinMax, false, seed)?;
+    Ok(crate::compile::writer::write_pack(&to_qgraph(&g, &ranges, 1.0), plan, None)?.bytes)
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
     let (g, plan) = load_float(&args.model, &args.sampler)?;
