@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Provides a Rust compiler for thumbv7em-none-eabihf (Cortex-M4F) and prints the environment
-# to build with it, one `export` per line (use: eval "$(scripts/cross-env.sh)").
+# Provides a Rust compiler and linker for thumbv7em-none-eabihf (Cortex-M4F) and prints the
+# environment to build with them, one `export` per line (use: eval "$(scripts/cross-env.sh)").
 #
-# - If the rustup target is installed, nothing is needed: the ordinary toolchain is used.
-# - Otherwise Debian's rustc-web (every embedded target) and rust-web-src (the std sources for
-#   -Zbuild-std) are unpacked, not installed, under target/cross-toolchain, leaving the system
-#   rustc untouched. Needs apt-get (run as root on a fresh machine).
+# - If the rustup target is installed, nothing is needed: the ordinary toolchain (and its
+#   rust-lld) is used.
+# - Otherwise Debian's rustc-web (every embedded target), rust-web-src (the std sources for
+#   -Zbuild-std) and lld-22 (the linker) are unpacked, not installed, under
+#   target/cross-toolchain, leaving the system rustc untouched. Needs apt-get (run as root on a
+#   fresh machine).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target=thumbv7em-none-eabihf
@@ -17,10 +19,12 @@ fi
 
 dir="$root/target/cross-toolchain"
 rustc="$dir/usr/bin/rustc"
+lld="$dir/usr/lib/llvm-22/bin/ld.lld"
 libs="$dir/usr/lib/x86_64-linux-gnu:$dir/usr/lib"
-if ! LD_LIBRARY_PATH="$libs" "$rustc" --print target-list 2>/dev/null | grep -qx "$target"; then
+if ! LD_LIBRARY_PATH="$libs" "$rustc" --print target-list 2>/dev/null | grep -qx "$target" \
+  || ! LD_LIBRARY_PATH="$libs" "$lld" --version >/dev/null 2>&1; then
   # The candidates of one apt index are built together, so their versions match.
-  pkgs=(rustc-web rust-web-src libstd-rust-web-1.96 libstd-rust-web-dev libllvm22)
+  pkgs=(rustc-web rust-web-src libstd-rust-web-1.96 libstd-rust-web-dev libllvm22 lld-22)
   mkdir -p "$dir/debs"
   (
     cd "$dir/debs"
@@ -35,4 +39,5 @@ LD_LIBRARY_PATH="$libs" "$rustc" --version >&2
 echo "export RUSTC='$rustc'"
 echo "export LD_LIBRARY_PATH='$libs'"
 echo "export RUSTC_BOOTSTRAP=1"
+echo "export CARGO_TARGET_THUMBV7EM_NONE_EABIHF_LINKER='$lld'"
 echo "export EDGEDIFF_BUILD_STD='-Zbuild-std=core'"

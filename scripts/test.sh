@@ -8,9 +8,14 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "format"
 cargo fmt --all -- --check
+(cd firmware && cargo fmt -- --check)
 
 step "clippy (workspace, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+# The firmware on the host target: the `rtt` board builds there (the semihosting crate of the
+# default `qemu` board does not); the QEMU build below then compiles the rest for the device.
+(cd firmware && cargo clippy --target x86_64-unknown-linux-gnu --no-default-features \
+  --features rtt --target-dir ../target/firmware-clippy -- -D warnings)
 
 step "runtime builds as no_std without alloc"
 cargo build -p edgediff-runtime --no-default-features
@@ -32,5 +37,8 @@ step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
     --target thumbv7em-none-eabihf $EDGEDIFF_BUILD_STD --target-dir target/thumbv7em --release
 )
 
-step "tests"
+step "firmware: toolchain, QEMU and defmt-print provisioned, default build"
+scripts/firmware.sh --build-only
+
+step "tests (the firmware test runs every shipped model under QEMU)"
 cargo test --workspace

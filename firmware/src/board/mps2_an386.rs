@@ -1,0 +1,91 @@
+//! QEMU's `mps2-an386` (Cortex-M4 with FPU): defmt over semihosting, exit status through
+//! semihosting, and an instruction counter.
+//!
+//! Under `qemu-system-arm -icount shift=0` every executed instruction advances virtual time
+//! by 1 ns, and SysTick, clocked from the 25 MHz core clock, ticks once per 40 instructions.
+//! SysTick counts down from 2^24 - 1 and its exception counts the wraps, so
+//! `ticks * 40` is the executed instruction count with a resolution of 40 instructions.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::{ExceptionFrame, exception};
+use cortex_m_semihosting::debug;
+use defmt_semihosting as _;
+
+/// What [`Board::now`] counts.
+pub const COUNTER_UNIT: &str = "instructions";
+
+/// Executed instructions per SysTick tick under `-icount shift=0` on this machine.
+const INSTRUCTIONS_PER_TICK: u64 = 40;
+const RELOAD: u32 = 0x00ff_ffff;
+
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+/// The board's peripherals this firmware uses.
+pub struct Board {
+    syst: SYST,
+}
+
+impl Board {
+    /// Takes the peripherals and starts the counter.
+    pub fn init() -> Self {
+        let Some(p) = cortex_m::Peripherals::take() else {
+            defmt::error!("peripherals already taken");
+            debug::exit(debug::EXIT_FAILURE);
+            loop {}
+        };
+        let mut syst = p.SYST;
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(RELOAD);
+        syst.clear_current();
+        syst.enable_interrupt();
+        syst.enable_counter();
+        Self { syst }
+    }
+
+    /// Instructions executed since [`Board::init`] (resolution 40).
+    pub fn now(&self) -> u64 {
+        loop {
+            let before = WRAPS.load(Ordering::Acquire);
+            let current = SYST::get_current();
+            if WRAPS.load(Ordering::Acquire) == before {
+                let ticks = u64::from(before) * (u64::from(RELOAD) + 1)
+                    + u64::from(RELOAD - current.min(RELOAD));
+                return ticks * INSTRUCTIONS_PER_TICK;
+            }
+        }
+    }
+
+    /// Ends the run: QEMU exits with status 0 for `status == 0`, 1 otherwise.
+    pub fn exit(self, status: u8) -> ! {
+        let _ = self.syst;
+        debug::exit(if status == 0 {
+            debug::EXIT_SUCCESS
+        } else {
+            debug::EXIT_FAILURE
+        });
+        loop {}
+    }
+}
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::AcqRel);
+}
+
+// cortex-m-rt requires the HardFault handler to be an `unsafe fn`.
+#[allow(unsafe_code)]
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    defmt::error!("hard fault at pc {=u32:#010x}", frame.pc());
+    debug::exit(debug::EXIT_FAILURE);
+    loop {}
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    defmt::error!("firmware panic");
+    debug::exit(debug::EXIT_FAILURE);
+    loop {}
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the Cortex-M4F firmware for a model pack and runs it under QEMU (one command).
+#
+# usage: scripts/firmware.sh [--model NAME | --pack FILE] [--seed S] [--samples N]
+#                            [--label L] [--build-only]
+#
+#   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
+#   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
+#                  steps are the pack's)
+#   --seed, --samples, --label   as `edgediff sample --engine runtime`
+#   --build-only   build, print the ELF's path, do not run
+#
+# Provisions what is missing on a fresh machine: the cross compiler and linker
+# (scripts/cross-env.sh), qemu-system-arm (apt) and defmt-print (cargo install, into
+# target/tools). The ELF is target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+pack="$root/models/two-moons/model.pack"
+seed=0
+samples=4
+label=""
+build_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) pack="$root/models/$2/model.pack"; shift 2 ;;
+    --pack) pack="$(realpath -m "$2")"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --samples) samples="$2"; shift 2 ;;
+    --label) label="$2"; shift 2 ;;
+    --build-only) build_only=1; shift ;;
+    *) echo "firmware.sh: unknown option $1 (see the usage at the top of the script)" >&2; exit 2 ;;
+  esac
+done
+[ -f "$pack" ] || { echo "firmware.sh: $pack: no such model pack" >&2; exit 2; }
+cd "$root"
+
+provision() {
+  if ! command -v qemu-system-arm >/dev/null; then
+    echo "firmware.sh: installing qemu-system-arm" >&2
+    if ! apt-get install -y --no-install-recommends qemu-system-arm >&2; then
+      apt-get update >&2
+      apt-get install -y --no-install-recommends qemu-system-arm >&2
+    fi
+  fi
+  if ! PATH="$root/target/tools/bin:$PATH" command -v defmt-print >/dev/null; then
+    echo "firmware.sh: installing defmt-print into target/tools" >&2
+    cargo install --locked --quiet defmt-print --version '^1' --root "$root/target/tools" >&2
+  fi
+}
+provision
+
+elf="$root/target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware"
+(
+  eval "$(scripts/cross-env.sh)"
+  cd firmware
+  # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
+  EDGEDIFF_PACK="$pack" EDGEDIFF_SEED="$seed" EDGEDIFF_SAMPLES="$samples" \
+    EDGEDIFF_LABEL="$label" \
+    cargo build --release --quiet $EDGEDIFF_BUILD_STD --target-dir "$root/target/firmware" >&2
+)
+if [ "$build_only" = 1 ]; then
+  echo "$elf"
+  exit 0
+fi
+exec scripts/qemu-run.sh "$elf"
