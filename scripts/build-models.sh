@@ -16,14 +16,14 @@ build_two_moons() {
 build_digits_mlp() {
   local d=models/digits-mlp s="--sampler dpmpp --steps 20 --spacing linspace"
   $B train --data digits --hidden 192 --depth 2 --temb 64 --steps 6000 --batch 128 --seed 0 --out $d --force
-  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 256 --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 256 --tail-scale 1 --force
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
 build_digits_unet() {
   local d=models/digits-unet s="--sampler dpmpp --steps 20 --spacing linspace"
   $B train --data digits --arch unet --conditional --hidden 8 --temb 32 --steps 4000 --batch 64 --lr 3e-3 --seed 0 --out $d --force
-  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 128 --guidance 2 --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 128 --guidance 2 --tail-scale 1 --force
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 

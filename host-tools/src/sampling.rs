@@ -1,7 +1,7 @@
 //! Desktop sampling: the runtime's no_std sampler over heap buffers.
 
 use edgediff_runtime::Denoiser;
-use edgediff_runtime::noise::GaussianNoise;
+use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::Plan;
 use edgediff_runtime::sampler::{Sampler, SamplerConfig};
@@ -51,6 +51,17 @@ impl Job<'_> {
         init: Option<(&[f32], usize)>,
         on_step: &mut dyn FnMut(usize, &[f32]),
     ) -> edgediff_runtime::Result<Vec<f32>> {
+        self.run_with_noise(denoiser, init, on_step, &mut GaussianNoise::new(self.seed))
+    }
+
+    /// [`Job::run_from`] with the caller's noise source instead of the seeded one.
+    pub fn run_with_noise(
+        &self,
+        denoiser: &mut impl Denoiser,
+        init: Option<(&[f32], usize)>,
+        on_step: &mut dyn FnMut(usize, &[f32]),
+        noise: &mut impl NoiseSource,
+    ) -> edgediff_runtime::Result<Vec<f32>> {
         let sampler = Sampler::new(
             self.plan.rows.as_slice(),
             self.sampler_config(),
@@ -60,7 +71,6 @@ impl Job<'_> {
         let mut x = vec![0.0f32; sizes.sample];
         let mut out = vec![0.0f32; sizes.model_output];
         let mut hist = vec![0.0f32; sizes.history];
-        let mut noise = GaussianNoise::new(self.seed);
         let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
         let start = match init {
             Some((signal, start)) => {
@@ -73,16 +83,16 @@ impl Job<'_> {
                     });
                 }
                 dst.copy_from_slice(signal);
-                sampler.init_from_signal(&mut state, start, &mut noise)?;
+                sampler.init_from_signal(&mut state, start, noise)?;
                 start
             }
             None => {
-                sampler.init_noise(&mut state, &mut noise)?;
+                sampler.init_noise(&mut state, noise)?;
                 0
             }
         };
         for i in start..sampler.steps() {
-            sampler.step(i, &mut state, denoiser, self.labels, &mut noise)?;
+            sampler.step(i, &mut state, denoiser, self.labels, noise)?;
             on_step(i, state.sample());
         }
         Ok(x)

@@ -8,7 +8,7 @@ use edgediff::model::FOp;
 use edgediff::onnx::build::{Attr, GraphBuilder};
 use edgediff::onnx::import::{ImportOptions, import};
 use edgediff::onnx::qonnx;
-use edgediff::quantize::calibrate::{RangeRule, calibrate};
+use edgediff::quantize::calibrate::{CalibConfig, calibrate};
 use edgediff::quantize::to_qgraph;
 use edgediff::train::export::mlp_onnx;
 use edgediff::train::mlp::MlpSpec;
@@ -77,7 +77,7 @@ fn train_export_import_quantize_compile_run() {
         .count();
     assert_eq!(convs, 3, "in, h0, out");
     assert!(g.ops.iter().any(|o| matches!(o, FOp::StepEmbed { .. })));
-    let ranges = calibrate(&g, &p, 16, 1.0, RangeRule::MinMax, false, 0).unwrap();
+    let ranges = calibrate(&g, &p, &CalibConfig::new(16)).unwrap();
     let q = to_qgraph(&g, &ranges, 1.0);
     let q_onnx = qonnx::write(&q, &opts(&p).timesteps);
     check_quantized_onnx(&q_onnx);
@@ -299,7 +299,15 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
             "conv"
         ]
     );
-    let ranges = calibrate(&g, &p, 8, 1.0, RangeRule::MinMax, true, 0).unwrap();
+    let ranges = calibrate(
+        &g,
+        &p,
+        &CalibConfig {
+            per_step: true,
+            ..CalibConfig::new(8)
+        },
+    )
+    .unwrap();
     let q = to_qgraph(&g, &ranges, 1.0);
     assert!(q.ops.iter().any(|o| matches!(o, QOp::GroupNorm { .. })));
     assert_eq!(q.qparams.len(), p.rows.len(), "per-step scales");

@@ -7,7 +7,7 @@ use crate::files::write_atomic;
 use crate::model::{FloatDenoiser, FloatGraph};
 use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::{encode, qonnx, read_model};
-use crate::quantize::calibrate::{RangeRule, calibrate};
+use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE, RangeRule, calibrate};
 use crate::quantize::report::{Report, dequantized};
 use crate::quantize::to_qgraph;
 use crate::sampling::Job;
@@ -42,6 +42,10 @@ pub struct Args {
     /// Calibration seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Noise scale of the extra tail trajectories (half of --calib) that cover rare, large
+    /// starting noise; 1 turns them off.
+    #[arg(long, default_value_t = DEFAULT_TAIL_SCALE)]
+    pub tail_scale: f32,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
@@ -76,7 +80,14 @@ pub fn pack_for_plan(
         prediction: PredictionType::Epsilon,
     };
     let g = import(proto, file, &opts)?;
-    let ranges = calibrate(&g, plan, calib, 1.0, RangeRule::MinMax, false, seed)?;
+    let ranges = calibrate(
+        &g,
+        plan,
+        &CalibConfig {
+            seed,
+            ..CalibConfig::new(calib)
+        },
+    )?;
     Ok(crate::compile::writer::write_pack(&to_qgraph(&g, &ranges, 1.0), plan, None)?.bytes)
 }
 
@@ -101,14 +112,23 @@ pub fn run(args: &Args) -> Result<(), Error> {
         plan.rows.len()
     ));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    if !(args.tail_scale >= 1.0 && args.tail_scale.is_finite()) {
+        return Err(Error::Input(format!(
+            "--tail-scale {}: expected a finite value >= 1",
+            args.tail_scale
+        )));
+    }
     let ranges = calibrate(
         &g,
         &plan,
-        args.calib,
-        args.guidance,
-        rule,
-        args.per_step,
-        args.seed,
+        &CalibConfig {
+            samples: args.calib,
+            guidance: args.guidance,
+            rule,
+            per_step: args.per_step,
+            seed: args.seed,
+            tail_scale: args.tail_scale,
+        },
     )?;
     let q = to_qgraph(&g, &ranges, args.guidance);
     spinner.finish_and_clear();
