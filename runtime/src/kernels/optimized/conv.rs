@@ -1,23 +1,21 @@
-//! Conv2d / Linear with loops laid out for the compiler's vectorizer:
-//! - Linear (`1 x 1` input): one contiguous dot product per output channel;
-//! - otherwise, per output channel and output row, each kernel tap adds a scaled input row
-//!   segment into a row of int32 accumulators (contiguous for stride 1), with the padding
-//!   handled by clipping the segment instead of testing every tap.
+//! Conv2d / Linear with the work laid out as dot products the compiler vectorizes:
+//! - the input patch of one output pixel is gathered once (im2col, on the stack) as `i16`
+//!   values `x - z_x` (padding taps become 0), then every output channel is one contiguous
+//!   `i16 x i8 -> i32` dot product with its weight row ([`super::dot`]);
+//!   Linear (`1 x 1` input) is the same with the whole input as the one patch;
+//! - patches longer than [`MAX_PATCH`] fall back to row accumulation: per output channel and
+//!   output row, each kernel tap adds a scaled input row segment into int32 accumulators.
 
+use super::dot::dot_i16_i8;
 use crate::kernels::quant::{QParams, multiplier, read_f32, read_i32, requantize};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
-/// Output columns accumulated at once (a stack buffer, no heap).
+/// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`.
+pub const MAX_PATCH: usize = 1024;
+/// Output channels whose multipliers and biases are prepared at once.
+const OC_BLOCK: usize = 32;
+/// Output columns accumulated at once by the fallback (a stack buffer, no heap).
 const CHUNK: usize = 64;
-
-/// `sum((x - z) * w)` over two equally long slices.
-#[inline]
-fn dot(x: &[i8], w: &[u8], z: i32) -> i32 {
-    x.iter()
-        .zip(w)
-        .map(|(&a, &b)| (i32::from(a) - z) * i32::from(b as i8))
-        .sum()
-}
 
 /// Bit-exact with [`crate::kernels::reference::conv2d`].
 pub fn conv2d(
@@ -33,21 +31,106 @@ pub fn conv2d(
         return;
     };
     let taps = g.in_c * g.k_h * g.k_w;
+    if taps <= MAX_PATCH {
+        patches(x, qx, p, g, (out_h, out_w), qy, relu, y);
+    } else {
+        rows(x, qx, p, g, (out_h, out_w), qy, relu, y);
+    }
+}
+
+/// Writes the patch of output pixel `(oy, ox)` into `patch` (`x - z`, 0 for padding).
+fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
+    let plane = g.in_h * g.in_w;
+    let ix0 = (ox * g.stride).wrapping_sub(g.pad);
+    // The kernel's columns all inside the input row: copy a contiguous segment.
+    let inside = ox * g.stride >= g.pad && ix0 + g.k_w <= g.in_w;
+    let mut rows = patch.chunks_exact_mut(g.k_w);
+    for ic in 0..g.in_c {
+        let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
+        for ky in 0..g.k_h {
+            let Some(dst) = rows.next() else { return };
+            let iy = (oy * g.stride + ky).wrapping_sub(g.pad);
+            let row = if iy < g.in_h {
+                x_ic.get(iy * g.in_w..(iy + 1) * g.in_w)
+            } else {
+                None
+            };
+            match row {
+                None => dst.fill(0),
+                Some(r) if inside => {
+                    let src = r.get(ix0..ix0 + g.k_w).unwrap_or(&[]);
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = (i32::from(v) - z) as i16;
+                    }
+                }
+                Some(r) => {
+                    for (kx, d) in dst.iter_mut().enumerate() {
+                        let ix = (ox * g.stride + kx).wrapping_sub(g.pad);
+                        *d = r.get(ix).map_or(0, |&v| (i32::from(v) - z) as i16);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patches(
+    x: &[i8],
+    qx: QParams,
+    p: &DenseParams<'_>,
+    g: &ConvGeometry,
+    (out_h, out_w): (usize, usize),
+    qy: QParams,
+    relu: bool,
+    y: &mut [i8],
+) {
+    let taps = g.in_c * g.k_h * g.k_w;
+    let out_plane = out_h * out_w;
+    let lo = if relu { qy.zero_point } else { -128 } as i8;
+    let mut buf = [0i16; MAX_PATCH];
+    let patch = &mut buf[..taps];
+    let mut m = [0f32; OC_BLOCK];
+    let mut bias = [0i32; OC_BLOCK];
+    for oc0 in (0..g.out_c).step_by(OC_BLOCK) {
+        let n = OC_BLOCK.min(g.out_c - oc0);
+        for j in 0..n {
+            m[j] = multiplier(qx.scale, read_f32(p.w_scales, oc0 + j), qy.scale);
+            bias[j] = read_i32(p.bias, oc0 + j);
+        }
+        let w_block = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
+        for pix in 0..out_plane {
+            gather(x, qx.zero_point, g, (pix / out_w, pix % out_w), patch);
+            for (j, w_oc) in w_block.chunks_exact(taps).enumerate() {
+                let acc = bias[j] + dot_i16_i8(patch, w_oc);
+                if let Some(o) = y.get_mut((oc0 + j) * out_plane + pix) {
+                    *o = requantize(acc, m[j], qy.zero_point).max(lo);
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rows(
+    x: &[i8],
+    qx: QParams,
+    p: &DenseParams<'_>,
+    g: &ConvGeometry,
+    (out_h, out_w): (usize, usize),
+    qy: QParams,
+    relu: bool,
+    y: &mut [i8],
+) {
+    let taps = g.in_c * g.k_h * g.k_w;
     let lo = if relu { qy.zero_point } else { -128 } as i8;
     let z = qx.zero_point;
     let plane = g.in_h * g.in_w;
-    let is_linear = plane == 1 && g.k_h == 1 && g.k_w == 1 && g.pad == 0;
     let mut outputs = y.chunks_exact_mut(out_h * out_w);
     for (oc, w_oc) in p.weights.chunks_exact(taps).take(g.out_c).enumerate() {
         let Some(y_oc) = outputs.next() else { return };
         let m = multiplier(qx.scale, read_f32(p.w_scales, oc), qy.scale);
         let bias = read_i32(p.bias, oc);
-        if is_linear {
-            if let Some(o) = y_oc.first_mut() {
-                *o = requantize(bias + dot(x, w_oc, z), m, qy.zero_point).max(lo);
-            }
-            continue;
-        }
         for (oy, y_row) in y_oc.chunks_exact_mut(out_w).enumerate() {
             for (c0, y_chunk) in y_row.chunks_mut(CHUNK).enumerate() {
                 let ox0 = c0 * CHUNK;
@@ -123,8 +206,13 @@ mod tests {
             let stride = 1 + (rng.next() % 2) as usize;
             let pad = (rng.next() % (k as u32 / 2 + 2)) as usize;
             let linear = case % 7 == 0;
+            let long = case % 10 == 5; // patches longer than MAX_PATCH: the row fallback
             let g = ConvGeometry {
-                in_c: 1 + (rng.next() % 9) as usize,
+                in_c: if long {
+                    120 + (rng.next() % 9) as usize
+                } else {
+                    1 + (rng.next() % 9) as usize
+                },
                 in_h: if linear {
                     1
                 } else {
@@ -136,8 +224,20 @@ mod tests {
                     1 + (rng.next() % 80) as usize
                 },
                 out_c: 1 + (rng.next() % 7) as usize,
-                k_h: if linear { 1 } else { k },
-                k_w: if linear { 1 } else { k },
+                k_h: if linear {
+                    1
+                } else if long {
+                    3
+                } else {
+                    k
+                },
+                k_w: if linear {
+                    1
+                } else if long {
+                    3
+                } else {
+                    k
+                },
                 stride: if linear { 1 } else { stride },
                 pad: if linear { 0 } else { pad },
             };

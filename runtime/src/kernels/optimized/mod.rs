@@ -5,5 +5,6 @@
 //! loops for speed cannot change a single output bit. Randomized tests check it.
 
 mod conv;
+mod dot;
 
 pub use conv::conv2d;
