@@ -33,7 +33,7 @@ step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
 (
   eval "$(scripts/cross-env.sh)"
   # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
-  cargo build -p edgediff-runtime --no-default-features --features defmt \
+  cargo build -p edgediff-runtime --no-default-features --features defmt,dsp \
     --target thumbv7em-none-eabihf $EDGEDIFF_BUILD_STD --target-dir target/thumbv7em --release
 )
 

@@ -6,7 +6,7 @@
 //! - patches longer than [`MAX_PATCH`] fall back to row accumulation: per output channel and
 //!   output row, each kernel tap adds a scaled input row segment into int32 accumulators.
 
-use super::dot::dot_i16_i8;
+use super::dot::{dot_i16_i8, prepare};
 use crate::kernels::quant::{QParams, multiplier, read_f32, read_i32, requantize};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
@@ -101,6 +101,7 @@ fn patches(
         let w_block = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
         for pix in 0..out_plane {
             gather(x, qx.zero_point, g, (pix / out_w, pix % out_w), patch);
+            prepare(patch);
             for (j, w_oc) in w_block.chunks_exact(taps).enumerate() {
                 let acc = bias[j] + dot_i16_i8(patch, w_oc);
                 if let Some(o) = y.get_mut((oc0 + j) * out_plane + pix) {
