@@ -4,22 +4,25 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // A closed pipe (`edgediff inspect m.pack | head`) ends the program quietly; any other
-    // panic is reported in one line, without a backtrace.
+    // A closed pipe (`edgediff inspect m.pack | head`) ends the program quietly. Other panics
+    // print nothing here: tract's are caught and reported as errors naming the model
+    // (`engines::tract::guarded`), and any other one becomes the one-line report below.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.to_string();
-        if msg.contains("Broken pipe") {
+        if info.to_string().contains("Broken pipe") {
             std::process::exit(0);
         }
-        eprintln!("error: internal failure: {msg}");
-        std::process::exit(2);
     }));
     let cli = edgediff::cli::Cli::parse();
-    match edgediff::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match std::panic::catch_unwind(|| edgediff::cli::run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+        Err(payload) => {
+            let msg = edgediff::engines::tract::panic_message(payload.as_ref());
+            eprintln!("error: internal failure: {}", msg.replace('\n', " "));
+            ExitCode::from(2)
         }
     }
 }

@@ -11,11 +11,23 @@ use crate::pack::{OpRecord, Pack, TensorInfo};
 use crate::schedule::StepTable;
 use crate::{Denoiser, Error, Result};
 
+/// Which conv / linear kernels the engine runs (both give the same bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kernels {
+    /// [`crate::kernels::reference`]: the portable oracle.
+    Reference,
+    /// [`crate::kernels::optimized`]: vectorized (and SMLAD with the `dsp` feature).
+    #[default]
+    Optimized,
+}
+
 /// Runs a pack's network.
 #[derive(Debug)]
 pub struct Engine<'p, 'a> {
     pack: Pack<'p>,
     arena: &'a mut [i8],
+    kernels: Kernels,
 }
 
 /// The split borrow of one op: its output, and its inputs from elsewhere in the arena.
@@ -42,7 +54,16 @@ impl<'p, 'a> Engine<'p, 'a> {
                 given: arena.len(),
             });
         }
-        Ok(Self { pack, arena })
+        Ok(Self {
+            pack,
+            arena,
+            kernels: Kernels::default(),
+        })
+    }
+
+    /// The same engine running `kernels` (benchmarks compare the two sets).
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// The pack this engine runs.
@@ -86,6 +107,17 @@ impl<'p, 'a> Engine<'p, 'a> {
     /// Runs every op for sampling step `step` with class `label` (`num_classes` is the null
     /// label of classifier-free guidance; ignored by unconditional models).
     pub fn run(&mut self, step: usize, label: u16) -> Result<()> {
+        self.run_observed(step, label, &mut |_, _| {})
+    }
+
+    /// [`Engine::run`], calling `after(index, op)` when each op is done (profilers read a
+    /// cycle counter there).
+    pub fn run_observed(
+        &mut self,
+        step: usize,
+        label: u16,
+        after: &mut impl FnMut(u16, &OpRecord),
+    ) -> Result<()> {
         let steps = usize::from(self.pack.meta().steps);
         if step >= steps {
             return Err(Error::StepOutOfRange { step, steps });
@@ -97,6 +129,7 @@ impl<'p, 'a> Engine<'p, 'a> {
         for i in 0..self.pack.meta().op_count {
             let o = self.pack.op(i).ok_or(internal("valid ops"))?;
             self.exec(&o, step, label)?;
+            after(i, &o);
         }
         Ok(())
     }
@@ -138,15 +171,11 @@ impl<'p, 'a> Engine<'p, 'a> {
                     bias: blob(1, 4 * g.out_c)?,
                     w_scales: blob(2, 4 * g.out_c)?,
                 };
-                crate::kernels::optimized::conv2d(
-                    io.in0,
-                    q0,
-                    &p,
-                    &g,
-                    q_out,
-                    o.flags & FLAG_RELU != 0,
-                    io.out,
-                );
+                let conv = match self.kernels {
+                    Kernels::Reference => k::conv2d,
+                    Kernels::Optimized => crate::kernels::optimized::conv2d,
+                };
+                conv(io.in0, q0, &p, &g, q_out, o.flags & FLAG_RELU != 0, io.out);
             }
             OpKind::Add => k::add(io.in0, q0, io.in1, q1, q_out, io.out),
             OpKind::Concat => {

@@ -575,6 +575,11 @@ fn wrong_buffers_and_tables_are_typed_errors() {
             }),
             ..PlanConfig::new(SamplerKind::Euler, 10, Spacing::Leading)
         },
+        // An unstable Langevin step (fuzz/regressions/sampler_config/corrector-snr-9.6).
+        PlanConfig {
+            corrector: Some(Corrector { snr: 1.5, steps: 1 }),
+            ..PlanConfig::new(SamplerKind::Euler, 10, Spacing::Leading)
+        },
     ] {
         assert!(
             matches!(plan::build(&s, &bad_cfg), Err(Error::InvalidConfig { .. })),

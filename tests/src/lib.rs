@@ -1,5 +1,6 @@
 //! Shared helpers of the cross-crate tests.
 
+pub mod firmware;
 pub mod graphs;
 pub mod simulate;
 

@@ -10,110 +10,14 @@
 //! and defmt-print when they are missing.
 
 use clap::Parser;
+use edgediff_tests::firmware::{self, root};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 const SEED: u64 = 3;
 const SAMPLES: usize = 3;
 /// Allowed growth over the committed budget.
 const SLACK: f64 = 1.05;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// What the firmware printed.
-#[derive(Debug, Default)]
-struct Run {
-    /// Each sample's `f32` bit patterns.
-    samples: BTreeMap<usize, Vec<u32>>,
-    macs: u64,
-    per_evaluation: u64,
-    evaluations: u64,
-    per_sample: u64,
-    stack: u64,
-}
-
-/// The number after `key` in `line` (`key` ends where the number starts).
-fn number_after(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-fn number_before(line: &str, key: &str) -> Option<u64> {
-    let head = &line[..line.find(key)?];
-    let digits: String = head
-        .trim_end()
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
-}
-
-fn parse(log: &str) -> Run {
-    let mut run = Run::default();
-    for line in log.lines() {
-        if let Some(rest) = line.strip_prefix("sample ") {
-            let mut it = rest.splitn(3, ' ');
-            let (i, off, list) = (it.next(), it.next(), it.next());
-            let (Some(i), Some(off), Some(list)) = (i, off, list) else {
-                panic!("bad sample line {line:?}")
-            };
-            let i: usize = i.parse().unwrap();
-            let off: usize = off.parse().unwrap();
-            let bits = list
-                .trim_matches(|c| c == '[' || c == ']')
-                .split(", ")
-                .map(|v| v.parse::<u32>().unwrap());
-            let s = run.samples.entry(i).or_default();
-            assert_eq!(s.len(), off, "sample {i}: chunks in order");
-            s.extend(bits);
-        } else if line.starts_with("model ") {
-            run.macs = number_before(line, "MACs per evaluation").unwrap();
-        } else if line.starts_with("instructions:") {
-            run.per_evaluation = number_after(line, "instructions:").unwrap();
-            run.evaluations = number_after(line, "(").unwrap();
-            run.per_sample = number_before(line, "per sample").unwrap();
-        } else if line.starts_with("ram:") {
-            run.stack = number_after(line, "stack high-water").unwrap();
-        }
-    }
-    run
-}
-
-fn firmware(model: &str) -> (Run, PathBuf) {
-    let script = root().join("scripts/firmware.sh");
-    let run = |extra: &[&str]| {
-        let out = Command::new(&script)
-            .args(["--model", model, "--seed", &SEED.to_string()])
-            .args(["--samples", &SAMPLES.to_string()])
-            .args(extra)
-            .output()
-            .expect("scripts/firmware.sh runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{model}: scripts/firmware.sh failed ({})\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
-    let elf = PathBuf::from(run(&["--build-only"]).trim());
-    let log = run(&[]);
-    println!("{log}");
-    (parse(&log), elf)
-}
 
 /// `edgediff sample --engine runtime` on the host, as the bit patterns of its CSV.
 fn host(model: &str) -> BTreeMap<usize, Vec<u32>> {
@@ -139,31 +43,13 @@ fn host(model: &str) -> BTreeMap<usize, Vec<u32>> {
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::remove_file(&csv).ok();
     text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.is_empty())
         .map(|l| {
             l.split(',')
                 .map(|v| v.trim().parse::<f32>().unwrap().to_bits())
                 .collect()
         })
         .enumerate()
-        .collect()
-}
-
-/// Section sizes of an ELF, from binutils' `size -A`.
-fn sections(elf: &Path) -> BTreeMap<String, u64> {
-    let out = Command::new("size")
-        .arg("-A")
-        .arg(elf)
-        .output()
-        .expect("binutils' size runs");
-    assert!(out.status.success(), "size -A {}", elf.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            let (name, size) = (it.next()?, it.next()?.parse().ok()?);
-            name.starts_with('.').then(|| (name.to_string(), size))
-        })
         .collect()
 }
 
@@ -188,34 +74,26 @@ fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
     let mut measured: Vec<((String, String), u64)> = vec![];
     let mut over = vec![];
     for m in edgediff::cli::demo::SHIPPED {
-        let (run, elf) = firmware(m.name);
-        let want = host(m.name);
+        let (run, elf, log) = firmware::run(m.name, SEED, SAMPLES);
+        println!("{log}");
         assert_eq!(run.samples.len(), SAMPLES, "{}: samples printed", m.name);
         assert_eq!(
-            run.samples, want,
+            run.samples,
+            host(m.name),
             "{}: firmware samples differ from `edgediff sample --engine runtime`",
             m.name
         );
-        let s = sections(&elf);
-        let pack = std::fs::metadata(root().join("models").join(m.name).join("model.pack"))
+        let pack_path = root().join("models").join(m.name).join("model.pack");
+        let bytes = std::fs::read(&pack_path).unwrap();
+        let arena = edgediff_runtime::pack::Pack::parse(&bytes)
             .unwrap()
-            .len();
-        let arena = edgediff_runtime::pack::Pack::parse(
-            &std::fs::read(root().join("models").join(m.name).join("model.pack")).unwrap(),
-        )
-        .unwrap()
-        .arena_bytes() as u64;
-        let sec = |n: &str| s.get(n).copied().unwrap_or(0);
-        let figures = [
-            ("text", sec(".vector_table") + sec(".text")),
-            ("rodata", sec(".rodata") - pack),
-            ("weights", pack),
-            ("data", sec(".data")),
-            ("bss", sec(".bss") + sec(".uninit")),
+            .arena_bytes() as u64;
+        let mut figures = firmware::footprint(&elf, bytes.len() as u64).to_vec();
+        figures.extend([
             ("arena", arena),
             ("stack", run.stack),
             ("instructions-per-evaluation", run.per_evaluation),
-        ];
+        ]);
         println!(
             "{}: {} instructions per evaluation ({:.2} per MAC over {} MACs), {} per sample, {} evaluations",
             m.name,

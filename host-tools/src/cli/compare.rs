@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
             seed: args.seed,
         };
         let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
-        let xf = job.run(&mut Dyn(&mut float))?;
+        let xf = super::in_model(&file, job.run(&mut Dyn(&mut float)))?;
         let bytes = pack_for_plan(&proto, &file, &plan, 256, args.seed)?;
         let pack = Pack::parse(&bytes)?;
         let mut arena = vec![0i8; pack.arena_bytes()];

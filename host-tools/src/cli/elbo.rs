@@ -51,8 +51,11 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
     let data = args.data.sample(args.samples, args.seed ^ 0x0e1b_0e1b);
     let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
     let identity = |t: usize| t;
-    let f = elbo(
-        &mut float, &identity, &schedule, &data, 2, args.draws, args.seed,
+    let f = super::in_model(
+        &file,
+        elbo(
+            &mut float, &identity, &schedule, &data, 2, args.draws, args.seed,
+        ),
     )?;
     let every = PlanConfig::new(
         SamplerKind::Ddpm {

@@ -92,7 +92,10 @@ pub fn run(args: &Args) -> Result<(), Error> {
         labels: &labels,
         seed: args.seed,
     };
-    let x = job.run(&mut Dyn(m.denoiser.as_mut()))?;
+    let x = super::in_model(
+        &args.model.display().to_string(),
+        job.run(&mut Dyn(m.denoiser.as_mut())),
+    )?;
     let Some(data) = args.data else {
         if m.dim != 64 {
             return Err(Error::Input(format!(

@@ -23,14 +23,19 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
     let bytes = read(&args.file)?;
-    let name = args.file.display().to_string();
+    inspect_bytes(&bytes, &args.file.display().to_string())
+}
+
+/// Prints what `bytes` (a pack or an ONNX model, called `name` in messages) contain.
+pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
+    let name = name.to_string();
     if bytes.starts_with(&MAGIC) {
-        return inspect_pack(&bytes, &name);
+        return inspect_pack(bytes, &name);
     }
     if bytes.is_empty() {
         return Err(Error::Input(format!("{name}: empty file")));
     }
-    let model = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).map_err(|e| {
+    let model = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| {
         Error::Input(format!(
             "{name}: neither a model pack nor a valid ONNX protobuf ({e})"
         ))

@@ -54,6 +54,14 @@ pub enum Command {
     Compare(compare::Args),
 }
 
+/// Names the model `file` in an error raised while running it (unless it already does).
+pub fn in_model<T, E: Into<Error>>(file: &str, r: Result<T, E>) -> Result<T, Error> {
+    r.map_err(|e| match e.into() {
+        Error::Input(m) if m.starts_with(file) => Error::Input(m),
+        e => Error::Input(format!("{file}: {e}")),
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {

@@ -3,6 +3,7 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
+use crate::compile::graph::QGraph;
 use crate::files::write_atomic;
 use crate::model::{FloatDenoiser, FloatGraph};
 use crate::onnx::import::{ImportOptions, import};
@@ -67,14 +68,14 @@ pub fn load_float(
 }
 
 /// Quantizes a float model for `plan` in memory (min-max calibration on `calib`
-/// trajectories, static scales) and compiles it: the pack bytes.
-pub fn pack_for_plan(
+/// trajectories, static scales).
+pub fn quantize_for_plan(
     proto: &tract_onnx::pb::ModelProto,
     file: &str,
     plan: &Plan,
     calib: usize,
     seed: u64,
-) -> Result<Vec<u8>, Error> {
+) -> Result<QGraph, Error> {
     let opts = ImportOptions {
         timesteps: plan.rows.iter().map(|r| r.t).collect(),
         prediction: PredictionType::Epsilon,
@@ -88,7 +89,19 @@ pub fn pack_for_plan(
             ..CalibConfig::new(calib)
         },
     )?;
-    Ok(crate::compile::writer::write_pack(&to_qgraph(&g, &ranges, 1.0), plan, None)?.bytes)
+    Ok(to_qgraph(&g, &ranges, 1.0))
+}
+
+/// [`quantize_for_plan`], compiled: the pack bytes.
+pub fn pack_for_plan(
+    proto: &tract_onnx::pb::ModelProto,
+    file: &str,
+    plan: &Plan,
+    calib: usize,
+    seed: u64,
+) -> Result<Vec<u8>, Error> {
+    let q = quantize_for_plan(proto, file, plan, calib, seed)?;
+    Ok(crate::compile::writer::write_pack(&q, plan, None)?.bytes)
 }
 
 /// Runs the command.

@@ -248,15 +248,18 @@ pub fn run(args: &Args) -> Result<(), Error> {
     let mut frames: Vec<Vec<f32>> = vec![];
     let keep = args.trajectory.is_some();
     let start = std::time::Instant::now();
-    let x = job.run_from(
-        &mut Dyn(m.denoiser.as_mut()),
-        init.as_ref().map(|(v, s)| (v.as_slice(), *s)),
-        &mut |_, x| {
-            bar.inc(1);
-            if keep {
-                frames.push(x.to_vec());
-            }
-        },
+    let x = super::in_model(
+        &args.model.display().to_string(),
+        job.run_from(
+            &mut Dyn(m.denoiser.as_mut()),
+            init.as_ref().map(|(v, s)| (v.as_slice(), *s)),
+            &mut |_, x| {
+                bar.inc(1);
+                if keep {
+                    frames.push(x.to_vec());
+                }
+            },
+        ),
     )?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();

@@ -302,6 +302,12 @@ pub fn write_pack(
         .copy_from_slice(&(state_bytes as u32).to_le_bytes());
     let crc = crc32(&out[header::CRC_START..]);
     out[header::CRC..header::CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    // The device's own validator has the last word: a layer whose int32 accumulator could
+    // overflow (taps * 255 * 127 or |bias| above 2^30), or anything else the reader would
+    // refuse, is an error here rather than a pack the board rejects.
+    if let Err(e) = edgediff_runtime::pack::Pack::parse(&out) {
+        return Err(bad(format!("the compiled pack does not validate: {e}")));
+    }
     Ok(CompiledPack {
         bytes: out,
         arena,

@@ -29,6 +29,39 @@ pub struct TractDenoiser {
     guidance: f32,
 }
 
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+thread_local! {
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside [`guarded`]: a panic hook should stay quiet then, because
+/// the panic becomes an ordinary error.
+pub fn in_guard() -> bool {
+    IN_GUARD.with(|g| g.get())
+}
+
+/// Runs `f`, turning a panic inside tract into an error: tract indexes without checks on
+/// some malformed models (a Gather index past its table panics in tract-core 0.23.9).
+pub fn guarded<T>(f: impl FnOnce() -> TractResult<T>) -> TractResult<T> {
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    r.unwrap_or_else(|p| {
+        Err(TractError::msg(format!(
+            "tract failed on this model: {}",
+            panic_message(p.as_ref()).replace('\n', " ")
+        )))
+    })
+}
+
 fn te(file: &str) -> impl Fn(TractError) -> Error + '_ {
     move |e| Error::Input(format!("{file}: tract: {e}"))
 }
@@ -63,11 +96,13 @@ impl TractDenoiser {
                 order.push(1);
             }
         }
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(model)
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(te(file))?;
+        let plan = guarded(|| {
+            tract_onnx::onnx()
+                .model_for_proto_model(model)
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+        })
+        .map_err(te(file))?;
         let dim = x_shape.iter().product();
         Ok(Self {
             plan,
@@ -100,7 +135,7 @@ impl TractDenoiser {
                 _ => tensor1(&[i64::from(label)]).into(),
             });
         }
-        let out = self.plan.run(ins)?;
+        let out = guarded(|| self.plan.run(ins))?;
         let o = out
             .first()
             .ok_or_else(|| TractError::msg("the model has no output"))?;

@@ -9,6 +9,7 @@
 //! GroupNorm as Reshape / InstanceNormalization / Reshape / Mul / Add.
 
 use crate::compile::graph::Activation;
+use crate::engines::tract::guarded;
 use crate::error::Error;
 use crate::model::{FOp, FTensor, FloatGraph};
 use edgediff_runtime::prediction::PredictionType;
@@ -598,6 +599,17 @@ fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// Imports `model` (read from `file`, named in errors).
 pub fn import(model: &ModelProto, file: &str, opts: &ImportOptions) -> Result<FloatGraph, Error> {
     let bad = |what: String| Error::Input(format!("{file}: {what}"));
+    if model
+        .metadata_props
+        .iter()
+        .any(|p| p.key == crate::onnx::qonnx::META_TIMESTEPS)
+    {
+        return Err(bad(
+            "this is an int8 ONNX written by `edgediff quantize`; quantize and the \
+             tract-float engine take the float model"
+                .into(),
+        ));
+    }
     let graph = model
         .graph
         .as_ref()
@@ -824,12 +836,14 @@ fn evaluate_boundary(
         ))
     };
     let names: Vec<&str> = boundary.iter().map(|(n, _)| n.as_str()).collect();
-    let plan = tract_onnx::onnx()
-        .model_for_proto_model(model)
-        .and_then(|m| m.with_outputs_by_name(&names))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(te)?;
+    let plan = guarded(|| {
+        tract_onnx::onnx()
+            .model_for_proto_model(model)
+            .and_then(|m| m.with_outputs_by_name(&names))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+    })
+    .map_err(te)?;
     let graph_inputs: Vec<String> = model
         .graph
         .as_ref()
@@ -847,7 +861,7 @@ fn evaluate_boundary(
                 ins.push(tensor1(&[label]).into());
             }
         }
-        let outs = plan.run(ins).map_err(te)?;
+        let outs = guarded(|| plan.run(ins)).map_err(te)?;
         outs.iter()
             .map(|o| {
                 let v = o

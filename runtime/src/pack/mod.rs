@@ -9,4 +9,4 @@ pub mod crc32;
 pub mod layout;
 mod reader;
 
-pub use reader::{Meta, OpRecord, Pack, PackSchedule, TensorInfo};
+pub use reader::{ACC_LIMIT, Meta, OpRecord, Pack, PackSchedule, TensorInfo};

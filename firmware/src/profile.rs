@@ -1,0 +1,35 @@
+//! One network evaluation op by op: the counter spent in each op, and for conv / linear ops
+//! their MACs, so the host can compute instructions per MAC per layer.
+//!
+//! Prints `op <index> <kind> <macs> MACs <count> <unit>` per op. The print itself is not
+//! counted: the counter restarts after it.
+
+use crate::board::Board;
+use edgediff_runtime::engine::Engine;
+use edgediff_runtime::kernels::reference::ConvGeometry;
+use edgediff_runtime::pack::layout::OpKind;
+
+/// Runs sampling step 0 once (zero input, label 0) and prints every op's cost.
+pub fn ops(engine: &mut Engine<'_, '_>, board: &Board) -> edgediff_runtime::Result<()> {
+    let pack = *engine.pack();
+    engine.input_mut()?.fill(0);
+    let mut start = board.now();
+    engine.run_observed(0, 0, &mut |i, o| {
+        let spent = board.now() - start;
+        let macs = match (o.kind, pack.tensor(o.in0), pack.tensor(o.out)) {
+            (OpKind::Conv, Some(x), Some(y)) => {
+                ConvGeometry::new(x.shape, y.shape[0], o.attr.map(usize::from)).macs()
+            }
+            _ => 0,
+        };
+        defmt::println!(
+            "op {=u16} {} {=usize} MACs {=u64} {=str}",
+            i,
+            o.kind,
+            macs,
+            spent,
+            crate::board::COUNTER_UNIT
+        );
+        start = board.now();
+    })
+}
