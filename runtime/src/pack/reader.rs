@@ -1,5 +1,13 @@
 //! The validating pack reader.
 
+// The pack is untrusted input: no arithmetic here may overflow on its values (sizes
+// saturate or are checked, so a hostile value fails a bounds check instead), and no index
+// may panic. usize is 32 bits on the Cortex-M, where three u16 dimensions can overflow it.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+
 use super::crc32::crc32;
 use super::layout::{
     self, ALIGN, ARENA_ALIGN, NO_TENSOR, OpKind, Section, directory, header, meta, op, qparam,
@@ -27,10 +35,16 @@ fn err(section: Section, offset: usize, problem: PackProblem) -> Error {
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
-    match b.get(o..o + 2) {
+    match b.get(o..o.saturating_add(2)) {
         Some(&[x, y]) => u16::from_le_bytes([x, y]),
         _ => 0,
     }
+}
+
+/// Record `i` of `size` bytes in `b` (`None` past the end; no overflow on hostile indices).
+fn record(b: &[u8], i: usize, size: usize) -> Option<&[u8]> {
+    let start = i.checked_mul(size)?;
+    b.get(start..start.checked_add(size)?)
 }
 
 fn u32_at(b: &[u8], o: usize) -> u32 {
@@ -93,7 +107,9 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Bytes (elements) of the tensor.
     pub fn len(&self) -> usize {
-        self.shape[0] * self.shape[1] * self.shape[2]
+        self.shape[0]
+            .saturating_mul(self.shape[1])
+            .saturating_mul(self.shape[2])
     }
 
     /// Whether the tensor has no elements (never true in a valid pack).
@@ -102,7 +118,7 @@ impl TensorInfo {
     }
 
     fn end(&self) -> usize {
-        self.offset + self.len()
+        self.offset.saturating_add(self.len())
     }
 
     fn overlaps(&self, other: &TensorInfo) -> bool {
@@ -142,10 +158,10 @@ impl StepTable for PackSchedule<'_> {
     }
 
     fn row(&self, i: usize) -> Option<StepRow> {
-        let r = self.0.get(i * schedule::ROW..(i + 1) * schedule::ROW)?;
+        let r = record(self.0, i, schedule::ROW)?;
         let mut c = [0.0f32; 9];
         for (k, v) in c.iter_mut().enumerate() {
-            *v = read_f32(r, 2 + k);
+            *v = read_f32(r, k.saturating_add(2));
         }
         Some(StepRow::from_coeffs(
             read_i32(r, 0) as u32,
@@ -229,7 +245,7 @@ impl<'a> Pack<'a> {
 
         // Directory.
         let count = usize::from(u16_at(bytes, header::SECTION_COUNT));
-        let dir_end = header::SIZE + count * directory::ENTRY;
+        let dir_end = header::SIZE.saturating_add(count.saturating_mul(directory::ENTRY));
         if dir_end > len {
             return Err(err(
                 h,
@@ -243,30 +259,42 @@ impl<'a> Pack<'a> {
         let mut found: [Option<&'a [u8]>; 7] = [None; 7];
         let mut offsets = [0usize; 7];
         for i in 0..count {
-            let e = header::SIZE + i * directory::ENTRY;
+            let e = header::SIZE.saturating_add(i.saturating_mul(directory::ENTRY));
             let code = u32_at(bytes, e);
             let section =
                 Section::from_code(code).ok_or(err(h, e, PackProblem::UnknownSection { code }))?;
-            let off = u32_at(bytes, e + 4) as usize;
-            let slen = u32_at(bytes, e + 8) as usize;
+            let (e4, e8) = (e.saturating_add(4), e.saturating_add(8));
+            let off = u32_at(bytes, e4) as usize;
+            let slen = u32_at(bytes, e8) as usize;
             if !off.is_multiple_of(ALIGN) {
-                return Err(err(section, e + 4, PackProblem::Misaligned));
+                return Err(err(section, e4, PackProblem::Misaligned));
             }
             let body = bytes
                 .get(off..off.saturating_add(slen))
                 .filter(|_| off >= dir_end)
-                .ok_or(err(section, e + 4, PackProblem::OutOfBounds))?;
+                .ok_or(err(section, e4, PackProblem::OutOfBounds))?;
             let slot = section as usize;
-            if found[slot].is_some() {
-                return Err(err(section, e, PackProblem::Duplicate));
+            match (found.get_mut(slot), offsets.get_mut(slot)) {
+                (Some(f @ None), Some(o)) => {
+                    *f = Some(body);
+                    *o = off;
+                }
+                _ => return Err(err(section, e, PackProblem::Duplicate)),
             }
-            found[slot] = Some(body);
-            offsets[slot] = off;
         }
-        let get = |s: Section| found[s as usize].ok_or(err(s, header::SIZE, PackProblem::Missing));
+        let get = |s: Section| {
+            found.get(s as usize).copied().flatten().ok_or(err(
+                s,
+                header::SIZE,
+                PackProblem::Missing,
+            ))
+        };
         let meta_bytes = get(Section::Meta)?;
         let pack = Pack {
-            meta: parse_meta(meta_bytes, offsets[Section::Meta as usize])?,
+            meta: parse_meta(
+                meta_bytes,
+                offsets.get(Section::Meta as usize).copied().unwrap_or(0),
+            )?,
             arena_bytes: u32_at(bytes, header::ARENA_BYTES) as usize,
             state_bytes: u32_at(bytes, header::STATE_BYTES) as usize,
             schedule: get(Section::Schedule)?,
@@ -302,9 +330,7 @@ impl<'a> Pack<'a> {
 
     /// Tensor `i`.
     pub fn tensor(&self, i: u16) -> Option<TensorInfo> {
-        let r = self
-            .tensors
-            .get(usize::from(i) * tensor::SIZE..(usize::from(i) + 1) * tensor::SIZE)?;
+        let r = record(self.tensors, usize::from(i), tensor::SIZE)?;
         Some(TensorInfo {
             shape: [
                 usize::from(u16_at(r, tensor::C)),
@@ -318,18 +344,16 @@ impl<'a> Pack<'a> {
 
     /// Op `i`.
     pub fn op(&self, i: u16) -> Option<OpRecord> {
-        let r = self
-            .ops
-            .get(usize::from(i) * op::SIZE..(usize::from(i) + 1) * op::SIZE)?;
-        let kind = OpKind::from_code(r[op::KIND])?;
+        let r = record(self.ops, usize::from(i), op::SIZE)?;
+        let kind = OpKind::from_code(*r.get(op::KIND)?)?;
         Some(OpRecord {
             kind,
-            flags: r[op::FLAGS],
+            flags: *r.get(op::FLAGS)?,
             in0: u16_at(r, op::IN0),
             in1: u16_at(r, op::IN1),
             out: u16_at(r, op::OUT),
-            attr: [0, 1, 2, 3].map(|k| u16_at(r, op::ATTR + 2 * k)),
-            blob: [0, 1, 2].map(|k| u32_at(r, op::BLOB + 4 * k)),
+            attr: [0, 2, 4, 6].map(|k| u16_at(r, op::ATTR.saturating_add(k))),
+            blob: [0, 4, 8].map(|k| u32_at(r, op::BLOB.saturating_add(k))),
             extra: u32_at(r, op::EXTRA),
         })
     }
@@ -337,10 +361,10 @@ impl<'a> Pack<'a> {
     /// Quantization parameters of set `q` at step `step` (row 0 when they are static).
     pub fn qparams(&self, step: usize, q: u16) -> Option<QParams> {
         let row = if self.meta.qparam_rows == 1 { 0 } else { step };
-        let idx = row * usize::from(self.meta.qparam_count) + usize::from(q);
-        let r = self
-            .qparams
-            .get(idx * qparam::SIZE..(idx + 1) * qparam::SIZE)?;
+        let idx = row
+            .checked_mul(usize::from(self.meta.qparam_count))?
+            .checked_add(usize::from(q))?;
+        let r = record(self.qparams, idx, qparam::SIZE)?;
         Some(QParams {
             scale: read_f32(r, 0),
             zero_point: read_i32(r, 1),
@@ -354,7 +378,9 @@ impl<'a> Pack<'a> {
     }
 
     fn at(&self, s: Section, within: usize) -> usize {
-        self.offsets[s as usize] + within
+        self.offsets
+            .get(s as usize)
+            .map_or(within, |o| o.saturating_add(within))
     }
 
     fn validate(&self) -> Result<()> {
@@ -376,30 +402,34 @@ impl<'a> Pack<'a> {
         size(
             Section::Schedule,
             self.schedule.len(),
-            usize::from(m.steps) * schedule::ROW,
+            usize::from(m.steps).saturating_mul(schedule::ROW),
         )?;
         for i in 0..usize::from(m.steps) {
             let row = self.schedule().row(i).unwrap_or_default();
             row.validate(i).map_err(|e| match e {
                 Error::BadStepRow { field, .. } => err(
                     Section::Schedule,
-                    self.at(Section::Schedule, i * schedule::ROW),
+                    self.at(Section::Schedule, i.saturating_mul(schedule::ROW)),
                     PackProblem::BadValue(field),
                 ),
                 other => other,
             })?;
         }
-        let qsets = usize::from(m.qparam_rows) * usize::from(m.qparam_count);
-        size(Section::QParams, self.qparams.len(), qsets * qparam::SIZE)?;
-        for i in 0..qsets {
+        let qsets = usize::from(m.qparam_rows).saturating_mul(usize::from(m.qparam_count));
+        size(
+            Section::QParams,
+            self.qparams.len(),
+            qsets.saturating_mul(qparam::SIZE),
+        )?;
+        for (i, r) in self.qparams.chunks_exact(qparam::SIZE).enumerate() {
             let q = QParams {
-                scale: read_f32(self.qparams, 2 * i),
-                zero_point: read_i32(self.qparams, 2 * i + 1),
+                scale: read_f32(r, 0),
+                zero_point: read_i32(r, 1),
             };
             if !(q.scale > 0.0 && q.scale.is_finite() && (-128..=127).contains(&q.zero_point)) {
                 return Err(err(
                     Section::QParams,
-                    self.at(Section::QParams, i * qparam::SIZE),
+                    self.at(Section::QParams, i.saturating_mul(qparam::SIZE)),
                     PackProblem::BadValue(
                         "scale must be finite and positive, zero point in [-128, 127]",
                     ),
@@ -505,7 +535,7 @@ impl<'a> Pack<'a> {
         let tensor = |id: u16| self.tensor(id).ok_or(bad("tensor index out of range"));
         let out = tensor(o.out)?;
         let blob = |k: usize, len: usize| -> Result<&'a [u8]> {
-            let off = o.blob[k];
+            let off = o.blob.get(k).copied().unwrap_or(u32::MAX);
             if !(off as usize).is_multiple_of(4) {
                 return Err(err(Section::Ops, at, PackProblem::Misaligned));
             }
@@ -532,15 +562,15 @@ impl<'a> Pack<'a> {
                         "conv output shape does not follow from input, kernel, stride and padding",
                     ));
                 }
-                let taps = g.in_c * g.k_h * g.k_w;
-                if (taps as i64) * 255 * 127 > ACC_LIMIT {
+                let taps = g.in_c.saturating_mul(g.k_h).saturating_mul(g.k_w);
+                if (taps as i64).saturating_mul(255 * 127) > ACC_LIMIT {
                     return Err(bad(
                         "conv has too many taps: the int32 accumulator could overflow",
                     ));
                 }
-                blob(0, g.out_c * taps)?;
-                let bias = blob(1, 4 * g.out_c)?;
-                let scales = blob(2, 4 * g.out_c)?;
+                blob(0, g.out_c.saturating_mul(taps))?;
+                let bias = blob(1, g.out_c.saturating_mul(4))?;
+                let scales = blob(2, g.out_c.saturating_mul(4))?;
                 for c in 0..g.out_c {
                     if i64::from(read_i32(bias, c)).abs() > ACC_LIMIT {
                         return Err(bad("conv bias magnitude above 2^30"));
@@ -568,7 +598,7 @@ impl<'a> Pack<'a> {
                 no_overlap(&b)?;
                 if a.shape[1..] != out.shape[1..]
                     || b.shape[1..] != out.shape[1..]
-                    || a.shape[0] + b.shape[0] != out.shape[0]
+                    || a.shape[0].saturating_add(b.shape[0]) != out.shape[0]
                 {
                     return Err(bad(
                         "concat shapes: channels add up, height and width agree",
@@ -579,7 +609,12 @@ impl<'a> Pack<'a> {
             OpKind::Upsample => {
                 let x = tensor(o.in0)?;
                 no_overlap(&x)?;
-                if a0 == 0 || out.shape != [x.shape[0], x.shape[1] * a0, x.shape[2] * a0] {
+                let up = [
+                    x.shape[0],
+                    x.shape[1].saturating_mul(a0),
+                    x.shape[2].saturating_mul(a0),
+                ];
+                if a0 == 0 || out.shape != up {
                     return Err(bad("upsample output must be [c, h * factor, w * factor]"));
                 }
                 [Some(o.in0), None]
@@ -596,7 +631,7 @@ impl<'a> Pack<'a> {
             OpKind::GroupNorm => {
                 let x = tensor(o.in0)?;
                 no_overlap(&x)?;
-                if x.shape != out.shape || a0 == 0 || x.shape[0] % a0 != 0 {
+                if x.shape != out.shape || a0 == 0 || !x.shape[0].is_multiple_of(a0) {
                     return Err(bad(
                         "group norm: output = input shape, groups divide channels",
                     ));
@@ -605,19 +640,22 @@ impl<'a> Pack<'a> {
                 if !(eps > 0.0 && eps.is_finite()) {
                     return Err(bad("group norm epsilon must be finite and positive"));
                 }
-                blob(0, 4 * x.shape[0])?;
-                blob(1, 4 * x.shape[0])?;
+                blob(0, x.shape[0].saturating_mul(4))?;
+                blob(1, x.shape[0].saturating_mul(4))?;
                 [Some(o.in0), None]
             }
             OpKind::StepEmbed => {
-                blob(0, usize::from(m.steps) * out.len())?;
+                blob(0, usize::from(m.steps).saturating_mul(out.len()))?;
                 [None, None]
             }
             OpKind::ClassEmbed => {
                 if m.num_classes == 0 {
                     return Err(bad("class embedding in an unconditional model"));
                 }
-                blob(0, (usize::from(m.num_classes) + 1) * out.len())?;
+                blob(
+                    0,
+                    (usize::from(m.num_classes).saturating_add(1)).saturating_mul(out.len()),
+                )?;
                 [None, None]
             }
         };
@@ -640,15 +678,16 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
             },
         ));
     }
-    let bad = |field: usize, what| err(s, off + field, PackProblem::BadValue(what));
-    let prediction = match b[meta::PREDICTION] {
+    let bad = |field: usize, what| err(s, off.saturating_add(field), PackProblem::BadValue(what));
+    let byte = |o: usize| b.get(o).copied().unwrap_or(0);
+    let prediction = match byte(meta::PREDICTION) {
         0 => PredictionType::Epsilon,
         1 => PredictionType::Sample,
         2 => PredictionType::VPrediction,
         _ => return Err(bad(meta::PREDICTION, "prediction type must be 0, 1 or 2")),
     };
     let clip = read_f32(b, meta::CLIP_RANGE / 4);
-    let clip_sample = if b[meta::FLAGS] & meta::FLAG_CLIP != 0 {
+    let clip_sample = if byte(meta::FLAGS) & meta::FLAG_CLIP != 0 {
         if !(clip > 0.0 && clip.is_finite()) {
             return Err(bad(
                 meta::CLIP_RANGE,
@@ -668,7 +707,7 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
         prediction,
         clip_sample,
         num_classes: u16_at(b, meta::NUM_CLASSES),
-        corrector_steps: b[meta::CORRECTOR_STEPS],
+        corrector_steps: byte(meta::CORRECTOR_STEPS),
         steps: u16_at(b, meta::STEPS),
         qparam_rows: u16_at(b, meta::QPARAM_ROWS),
         qparam_count: u16_at(b, meta::QPARAM_COUNT),
