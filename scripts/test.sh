@@ -40,5 +40,8 @@ step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
 step "firmware: toolchain, QEMU and defmt-print provisioned, default build"
 scripts/firmware.sh --build-only
 
-step "tests (the firmware test runs every shipped model under QEMU)"
+step "tests (the firmware test runs every shipped model under QEMU; fuzz corpora replay)"
 cargo test --workspace
+
+step "benches, quick mode (each benchmark once, so they never rot; scripts/bench.sh measures)"
+cargo test -p edgediff --benches

@@ -236,7 +236,34 @@ fn main() {
         )
         .unwrap();
     }
-    writeln!(w, "\nBatch: the runtime evaluates a batch sample by sample in one arena, so batch-64 time is 64x batch-1 (table above) and RAM grows only by the sampler state (`x_t`, output, history: 12 bytes per value). Model size: see MACs against time per evaluation in the first table.").unwrap();
+    writeln!(
+        w,
+        "\nBatch: the runtime evaluates a batch sample by sample in one arena, so RAM grows only \
+         by the sampler state (`x_t`, output and history: up to 12 bytes per value) and time \
+         linearly:"
+    )
+    .unwrap();
+    for m in SHIPPED {
+        let get = |b: usize| {
+            medians
+                .get(&format!("eval/{}/runtime-optimized/{b}", m.name))
+                .copied()
+        };
+        if let (Some(one), Some(many)) = (get(1), get(64)) {
+            writeln!(
+                w,
+                "- {}: batch 64 takes {:.0}x batch 1.",
+                m.name,
+                many / one
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        w,
+        "\nModel size: see MACs against time per evaluation in the first table."
+    )
+    .unwrap();
 
     let profile = root().join("target/bench-profile.txt");
     if let Ok(p) = std::fs::read_to_string(&profile) {
