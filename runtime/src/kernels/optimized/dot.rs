@@ -3,7 +3,8 @@
 //! any order, so every variant here is bit-exact with the reference kernels.
 //!
 //! - Portable (default): a plain iterator sum, which LLVM turns into widening multiply-adds
-//!   (`pmaddwd` on x86_64). [`prepare`] does nothing.
+//!   (`pmaddwd` on x86_64; with `std` on an AVX2 CPU the same code compiled for AVX2 is
+//!   picked at run time). [`prepare`] does nothing.
 //! - Cortex-M DSP extension (feature `dsp`, for ARMv7E-M such as the Cortex-M4F and M7, or
 //!   ARMv8-M Mainline with DSP): `SMLAD` does two 16 x 16 multiply-adds in one instruction, and
 //!   `SXTB16` widens bytes 0 and 2 (or, rotated, 1 and 3) of a weight word into two
@@ -28,9 +29,34 @@ pub fn prepare(patch: &mut [i16]) {
 #[cfg(not(feature = "dsp"))]
 #[inline]
 pub fn dot_i16_i8(a: &[i16], w: &[u8]) -> i32 {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        return x86::dot_avx2(a, w);
+    }
     plain(a, w)
 }
 
+/// x86_64 with `std`: the same sum compiled with AVX2 enabled (`vpmaddwd` on 16 lanes),
+/// chosen at run time when the CPU has it. The default target (x86-64 baseline) only allows
+/// SSE2.
+#[cfg(all(feature = "std", target_arch = "x86_64", not(feature = "dsp")))]
+#[allow(unsafe_code)]
+mod x86 {
+    #[target_feature(enable = "avx2")]
+    fn plain_avx2(a: &[i16], w: &[u8]) -> i32 {
+        super::plain(a, w)
+    }
+
+    /// [`super::plain`] with AVX2.
+    #[inline]
+    pub fn dot_avx2(a: &[i16], w: &[u8]) -> i32 {
+        // SAFETY: the caller checked `is_x86_feature_detected!("avx2")`, the only requirement
+        // of a `target_feature(enable = "avx2")` function.
+        unsafe { plain_avx2(a, w) }
+    }
+}
+
+#[inline(always)]
 fn plain(a: &[i16], w: &[u8]) -> i32 {
     a.iter()
         .zip(w)
