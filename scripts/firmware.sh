@@ -2,12 +2,14 @@
 # Builds the Cortex-M4F firmware for a model pack and runs it under QEMU (one command).
 #
 # usage: scripts/firmware.sh [--model NAME | --pack FILE] [--seed S] [--samples N]
-#                            [--label L] [--build-only]
+#                            [--label L] [--features F] [--build-only]
 #
 #   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
 #                  steps are the pack's)
 #   --seed, --samples, --label   as `edgediff sample --engine runtime`
+#   --features F   extra firmware features (e.g. kernel-check: the DSP kernels against the
+#                  reference kernels on the device before sampling)
 #   --build-only   build, print the ELF's path, do not run
 #
 # Provisions what is missing on a fresh machine: the cross compiler and linker
@@ -20,6 +22,7 @@ pack="$root/models/two-moons/model.pack"
 seed=0
 samples=4
 label=""
+features=""
 build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift 2 ;;
     --samples) samples="$2"; shift 2 ;;
     --label) label="$2"; shift 2 ;;
+    --features) features="$2"; shift 2 ;;
     --build-only) build_only=1; shift ;;
     *) echo "firmware.sh: unknown option $1 (see the usage at the top of the script)" >&2; exit 2 ;;
   esac
@@ -57,7 +61,8 @@ elf="$root/target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware"
   # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
   EDGEDIFF_PACK="$pack" EDGEDIFF_SEED="$seed" EDGEDIFF_SAMPLES="$samples" \
     EDGEDIFF_LABEL="$label" \
-    cargo build --release --quiet $EDGEDIFF_BUILD_STD --target-dir "$root/target/firmware" >&2
+    cargo build --release --quiet $EDGEDIFF_BUILD_STD --target-dir "$root/target/firmware" \
+      ${features:+--features "$features"} >&2
 )
 if [ "$build_only" = 1 ]; then
   echo "$elf"

@@ -17,6 +17,8 @@
 
 mod board;
 mod counting;
+#[cfg(feature = "kernel-check")]
+mod kernel_check;
 mod profile;
 mod stack;
 
@@ -45,8 +47,21 @@ static HISTORY: ConstStaticCell<[f32; config::HISTORY_LEN]> =
 fn main() -> ! {
     stack::paint();
     let mut board = board::Board::init();
+    #[cfg(feature = "kernel-check")]
+    let kernels_ok = {
+        let (outputs, mismatches) = kernel_check::run(300);
+        defmt::println!(
+            "kernel check: {=usize} outputs, {=usize} mismatches",
+            outputs,
+            mismatches
+        );
+        mismatches == 0
+    };
+    #[cfg(not(feature = "kernel-check"))]
+    let kernels_ok = true;
     let status = match sample(&mut board) {
-        Ok(()) => 0,
+        Ok(()) if kernels_ok => 0,
+        Ok(()) => 1,
         Err(e) => {
             defmt::error!("sampling failed: {}", e);
             1

@@ -102,11 +102,30 @@ pub fn parse(log: &str) -> Run {
 /// Builds the firmware for a shipped model and runs it under QEMU: the parsed run, the ELF
 /// and the raw log.
 pub fn run(model: &str, seed: u64, samples: usize) -> (Run, PathBuf, String) {
+    run_with(model, seed, samples, &[])
+}
+
+/// The firmware's on-device kernel check (feature `kernel-check`): outputs compared and
+/// mismatches between the optimized (DSP) and reference conv/linear kernels.
+pub fn kernel_check() -> (u64, u64) {
+    let (_, _, log) = run_with("digits-mlp", 0, 1, &["--features", "kernel-check"]);
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("kernel check:"))
+        .unwrap_or_else(|| panic!("no kernel check line in\n{log}"));
+    (
+        number_after(line, "kernel check:").unwrap(),
+        number_before(line, "mismatches").unwrap(),
+    )
+}
+
+fn run_with(model: &str, seed: u64, samples: usize, flags: &[&str]) -> (Run, PathBuf, String) {
     let script = root().join("scripts/firmware.sh");
     let go = |extra: &[&str]| {
         let out = Command::new(&script)
             .args(["--model", model, "--seed", &seed.to_string()])
             .args(["--samples", &samples.to_string()])
+            .args(flags)
             .args(extra)
             .output()
             .expect("scripts/firmware.sh runs");

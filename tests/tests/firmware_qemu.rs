@@ -1,6 +1,8 @@
 //! The firmware on QEMU's Cortex-M4F (mps2-an386) against `edgediff sample --engine runtime`
 //! on the host, for every shipped model:
 //!
+//! - the optimized conv/linear kernels (SMLAD) equal the reference kernels on the device, on
+//!   300 random layers;
 //! - the samples are bit-identical (same pack, sampler and seed);
 //! - flash (`.text`, `.rodata`, weights), RAM (`.data`, `.bss`, arena, stack high-water) and
 //!   the instructions per network evaluation stay within `firmware/size-budget.txt` (+5%).
@@ -69,6 +71,14 @@ fn read_budget(path: &Path) -> BTreeMap<(String, String), u64> {
 
 #[test]
 fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
+    // The DSP kernels against the reference kernels, on the device (the bit-identical
+    // samples below check them again end to end).
+    let (outputs, mismatches) = firmware::kernel_check();
+    println!("on-device kernel check: {outputs} outputs, {mismatches} mismatches");
+    assert!(
+        outputs > 10_000 && mismatches == 0,
+        "{mismatches} of {outputs}"
+    );
     let budget_path = root().join("firmware/size-budget.txt");
     let budget = read_budget(&budget_path);
     let mut measured: Vec<((String, String), u64)> = vec![];

@@ -1,0 +1,106 @@
+//! On-device check (feature `kernel-check`): the optimized conv / linear kernels, with the DSP
+//! dot product, against the portable reference kernels on random shapes, zero points and
+//! scales. Prints `kernel check: <outputs> outputs, <mismatches> mismatches`.
+
+use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::{ConvGeometry, DenseParams};
+use edgediff_runtime::kernels::{optimized, reference};
+use static_cell::ConstStaticCell;
+
+const X_MAX: usize = 4096;
+const W_MAX: usize = 8192;
+const Y_MAX: usize = 4096;
+
+static X: ConstStaticCell<[i8; X_MAX]> = ConstStaticCell::new([0; X_MAX]);
+static W: ConstStaticCell<[u8; W_MAX]> = ConstStaticCell::new([0; W_MAX]);
+static A: ConstStaticCell<[i8; Y_MAX]> = ConstStaticCell::new([0; Y_MAX]);
+static B: ConstStaticCell<[i8; Y_MAX]> = ConstStaticCell::new([0; Y_MAX]);
+
+/// A small deterministic generator.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+    fn below(&mut self, n: u32) -> usize {
+        (self.next() % n.max(1)) as usize
+    }
+    fn i8(&mut self) -> i8 {
+        self.next() as i8
+    }
+}
+
+/// Runs `cases` random layers through both kernel sets; returns (outputs, mismatches).
+pub fn run(cases: usize) -> (usize, usize) {
+    let (x, w, a, b) = (X.take(), W.take(), A.take(), B.take());
+    let mut rng = Lcg(2024);
+    let (mut outputs, mut mismatches) = (0, 0);
+    for case in 0..cases {
+        let linear = case % 4 == 0;
+        let k = [1, 3, 3, 5][rng.below(4)];
+        let g = if linear {
+            // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths.
+            ConvGeometry::linear(1 + rng.below(1100), 1 + rng.below(7))
+        } else {
+            ConvGeometry {
+                in_c: 1 + rng.below(24),
+                in_h: 1 + rng.below(10),
+                in_w: 1 + rng.below(10),
+                out_c: 1 + rng.below(16),
+                k_h: k,
+                k_w: k,
+                stride: 1 + rng.below(2),
+                pad: rng.below(k as u32 / 2 + 1),
+            }
+        };
+        let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
+            continue;
+        };
+        let (nx, nw, ny) = (
+            g.in_c * g.in_h * g.in_w,
+            g.out_c * g.in_c * g.k_h * g.k_w,
+            g.out_c * oh * ow,
+        );
+        if nx > X_MAX || nw > W_MAX || ny > Y_MAX {
+            continue;
+        }
+        for v in &mut x[..nx] {
+            *v = rng.i8();
+        }
+        for v in &mut w[..nw] {
+            *v = rng.i8().max(-127) as u8;
+        }
+        let mut bias = [0u8; 4 * 16];
+        let mut scales = [0u8; 4 * 16];
+        for c in 0..g.out_c {
+            let b = i32::from(rng.i8()) * 97;
+            bias[4 * c..4 * c + 4].copy_from_slice(&b.to_le_bytes());
+            let s = 1e-3 + rng.below(1000) as f32 * 1e-5;
+            scales[4 * c..4 * c + 4].copy_from_slice(&s.to_le_bytes());
+        }
+        let p = DenseParams {
+            weights: &w[..nw],
+            bias: &bias[..4 * g.out_c],
+            w_scales: &scales[..4 * g.out_c],
+        };
+        let qx = QParams {
+            scale: 0.01 + rng.below(100) as f32 * 1e-3,
+            zero_point: i32::from(rng.i8()),
+        };
+        let qy = QParams {
+            scale: 0.01 + rng.below(300) as f32 * 1e-3,
+            zero_point: i32::from(rng.i8()),
+        };
+        let relu = case % 3 == 0;
+        reference::conv2d(&x[..nx], qx, &p, &g, qy, relu, &mut a[..ny]);
+        optimized::conv2d(&x[..nx], qx, &p, &g, qy, relu, &mut b[..ny]);
+        outputs += ny;
+        mismatches += a[..ny].iter().zip(&b[..ny]).filter(|(p, q)| p != q).count();
+    }
+    (outputs, mismatches)
+}
