@@ -43,6 +43,18 @@ fn criterion_medians(dir: &Path) -> BTreeMap<String, f64> {
     out
 }
 
+/// The median of one network evaluation of `model` through `engine` at `batch`.
+fn eval_median(
+    medians: &BTreeMap<String, f64>,
+    model: &str,
+    engine: &str,
+    batch: usize,
+) -> Option<f64> {
+    medians
+        .get(&format!("eval/{model}/{engine}/{batch}"))
+        .copied()
+}
+
 fn time(ns: f64) -> String {
     if ns >= 1e9 {
         format!("{:.2} s", ns / 1e9)
@@ -94,11 +106,7 @@ fn main() {
     writeln!(w, "|---|---|---|---|---|---|---|---|").unwrap();
     for m in SHIPPED {
         for batch in [1, 64] {
-            let get = |e: &str| {
-                medians
-                    .get(&format!("eval/{}/{e}/{batch}", m.name))
-                    .copied()
-            };
+            let get = |e: &str| eval_median(&medians, m.name, e, batch);
             let (Some(r), Some(o), Some(ti), Some(tf)) = (
                 get("runtime-reference"),
                 get("runtime-optimized"),
@@ -130,11 +138,7 @@ fn main() {
     let mut all_met = true;
     for m in SHIPPED {
         for batch in [1, 64] {
-            let get = |e: &str| {
-                medians
-                    .get(&format!("eval/{}/{e}/{batch}", m.name))
-                    .copied()
-            };
+            let get = |e: &str| eval_median(&medians, m.name, e, batch);
             if let (Some(o), Some(ti), Some(tf)) = (
                 get("runtime-optimized"),
                 get("tract-int8"),
@@ -312,11 +316,7 @@ fn main() {
     )
     .unwrap();
     for m in SHIPPED {
-        let get = |b: usize| {
-            medians
-                .get(&format!("eval/{}/runtime-optimized/{b}", m.name))
-                .copied()
-        };
+        let get = |b: usize| eval_median(&medians, m.name, "runtime-optimized", b);
         if let (Some(one), Some(many)) = (get(1), get(64)) {
             writeln!(
                 w,

@@ -17,6 +17,22 @@ const OC_BLOCK: usize = 32;
 /// Output columns accumulated at once by the fallback (a stack buffer, no heap).
 const CHUNK: usize = 64;
 
+/// One conv call: its operands and the derived sizes both strategies use.
+struct Conv<'a, 'p> {
+    x: &'a [i8],
+    qx: QParams,
+    p: &'a DenseParams<'p>,
+    g: &'a ConvGeometry,
+    qy: QParams,
+    /// Output rows and columns.
+    out_h: usize,
+    out_w: usize,
+    /// Kernel taps per output channel.
+    taps: usize,
+    /// The lowest output value (the zero point with a fused ReLU).
+    lo: i8,
+}
+
 /// Bit-exact with [`crate::kernels::reference::conv2d`].
 pub fn conv2d(
     x: &[i8],
@@ -30,11 +46,21 @@ pub fn conv2d(
     let (Some(out_h), Some(out_w)) = (g.out_h(), g.out_w()) else {
         return;
     };
-    let taps = g.in_c * g.k_h * g.k_w;
-    if taps <= MAX_PATCH {
-        patches(x, qx, p, g, (out_h, out_w), qy, relu, y);
+    let c = Conv {
+        x,
+        qx,
+        p,
+        g,
+        qy,
+        out_h,
+        out_w,
+        taps: g.in_c * g.k_h * g.k_w,
+        lo: if relu { qy.zero_point } else { -128 } as i8,
+    };
+    if c.taps <= MAX_PATCH {
+        patches(&c, y);
     } else {
-        rows(x, qx, p, g, (out_h, out_w), qy, relu, y);
+        rows(&c, y);
     }
 }
 
@@ -74,20 +100,19 @@ fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn patches(
-    x: &[i8],
-    qx: QParams,
-    p: &DenseParams<'_>,
-    g: &ConvGeometry,
-    (out_h, out_w): (usize, usize),
-    qy: QParams,
-    relu: bool,
-    y: &mut [i8],
-) {
-    let taps = g.in_c * g.k_h * g.k_w;
-    let out_plane = out_h * out_w;
-    let lo = if relu { qy.zero_point } else { -128 } as i8;
+/// im2col: one patch per output pixel, one dot product per output channel.
+fn patches(c: &Conv<'_, '_>, y: &mut [i8]) {
+    let Conv {
+        x,
+        qx,
+        p,
+        g,
+        qy,
+        taps,
+        lo,
+        ..
+    } = *c;
+    let (out_w, out_plane) = (c.out_w, c.out_h * c.out_w);
     let mut buf = [0i16; MAX_PATCH];
     let patch = &mut buf[..taps];
     let mut m = [0f32; OC_BLOCK];
@@ -112,19 +137,19 @@ fn patches(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rows(
-    x: &[i8],
-    qx: QParams,
-    p: &DenseParams<'_>,
-    g: &ConvGeometry,
-    (out_h, out_w): (usize, usize),
-    qy: QParams,
-    relu: bool,
-    y: &mut [i8],
-) {
-    let taps = g.in_c * g.k_h * g.k_w;
-    let lo = if relu { qy.zero_point } else { -128 } as i8;
+/// The fallback for long patches: row segments accumulated per kernel tap.
+fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
+    let Conv {
+        x,
+        qx,
+        p,
+        g,
+        qy,
+        out_h,
+        out_w,
+        taps,
+        lo,
+    } = *c;
     let z = qx.zero_point;
     let plane = g.in_h * g.in_w;
     let mut outputs = y.chunks_exact_mut(out_h * out_w);
