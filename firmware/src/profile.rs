@@ -14,7 +14,7 @@ pub fn ops(engine: &mut Engine<'_, '_>, board: &Board) -> edgediff_runtime::Resu
     let pack = *engine.pack();
     engine.input_mut()?.fill(0);
     let mut start = board.now();
-    engine.run_observed(0, 0, &mut |i, o| {
+    engine.run_observed(0, 0, &mut |i, o, _| {
         let spent = board.now() - start;
         let macs = match (o.kind, pack.tensor(o.in0), pack.tensor(o.out)) {
             (OpKind::Conv, Some(x), Some(y)) => {

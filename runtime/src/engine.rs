@@ -91,7 +91,12 @@ impl<'p, 'a> Engine<'p, 'a> {
 
     /// The int8 output tensor after [`Engine::run`].
     pub fn output(&self) -> Result<&[i8]> {
-        let t = self.tensor(self.pack.meta().output)?;
+        self.tensor_data(self.pack.meta().output)
+    }
+
+    /// The contents of tensor `id` in the arena.
+    fn tensor_data(&self, id: u16) -> Result<&[i8]> {
+        let t = self.tensor(id)?;
         self.arena
             .get(t.offset..t.offset + t.len())
             .ok_or(internal("tensors inside the arena"))
@@ -107,16 +112,17 @@ impl<'p, 'a> Engine<'p, 'a> {
     /// Runs every op for sampling step `step` with class `label` (`num_classes` is the null
     /// label of classifier-free guidance; ignored by unconditional models).
     pub fn run(&mut self, step: usize, label: u16) -> Result<()> {
-        self.run_observed(step, label, &mut |_, _| {})
+        self.run_observed(step, label, &mut |_, _, _| {})
     }
 
-    /// [`Engine::run`], calling `after(index, op)` when each op is done (profilers read a
-    /// cycle counter there).
+    /// [`Engine::run`], calling `after(index, op, output)` when each op is done, with the
+    /// int8 tensor it wrote (profilers read a cycle counter there; tests compare every
+    /// intermediate tensor with another engine).
     pub fn run_observed(
         &mut self,
         step: usize,
         label: u16,
-        after: &mut impl FnMut(u16, &OpRecord),
+        after: &mut impl FnMut(u16, &OpRecord, &[i8]),
     ) -> Result<()> {
         let steps = usize::from(self.pack.meta().steps);
         if step >= steps {
@@ -129,7 +135,7 @@ impl<'p, 'a> Engine<'p, 'a> {
         for i in 0..self.pack.meta().op_count {
             let o = self.pack.op(i).ok_or(internal("valid ops"))?;
             self.exec(&o, step, label)?;
-            after(i, &o);
+            after(i, &o, self.tensor_data(o.out)?);
         }
         Ok(())
     }

@@ -4,9 +4,9 @@
 //! operation is IEEE-754 single-precision arithmetic on bit-exact inputs (no fused multiply-add,
 //! no libm), so one seed gives the same bits on x86_64 and on a Cortex-M4F.
 //!
-//! The transcendental pieces come from [`crate::math`]: micromath's own `ln` (error up to 1e-3)
-//! and `sqrt` (5%) are too coarse to pass a Kolmogorov-Smirnov test against N(0, 1) at 10^5
-//! draws, so `sqrt` refines micromath's estimate and `ln` sums a series.
+//! The transcendental pieces come from [`crate::math`]: a correctly rounded `sqrt` in integer
+//! arithmetic and an `ln` series accurate to a few ulps (approximations such as micromath's,
+//! 5% and 1e-3, fail a Kolmogorov-Smirnov test against N(0, 1) at 10^5 draws).
 //!
 //! [`RecordedNoise`] replays values recorded elsewhere (another implementation, a test vector),
 //! so trajectories can be compared step by step.

@@ -2,6 +2,7 @@
 
 pub mod firmware;
 pub mod graphs;
+pub mod layers;
 pub mod simulate;
 
 use edgediff_runtime::noise::GaussianNoise;

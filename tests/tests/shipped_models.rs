@@ -1,17 +1,16 @@
 //! The models shipped in `models/`: packs are what the compiler writes, the planner reaches its
-//! lower bound, and the runtime agrees with tract on the int8 ONNX at every sampling step.
+//! lower bound, and the runtime agrees with tract on the int8 ONNX, layer by layer at every
+//! sampling step and over whole trajectories.
 
 use edgediff::cli::demo::sampler_args;
 use edgediff::cli::sample::{Dyn, EngineName, load};
 use edgediff::compile::writer::write_pack;
-use edgediff::engines::{TractDenoiser, TractInput};
 use edgediff::onnx::{qonnx, read_model};
 use edgediff::sampling::Job;
 use edgediff_runtime::engine::Engine;
-use edgediff_runtime::kernels::reference::quantize;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::schedule::StepTable;
+use edgediff_tests::layers::{compare_layers, op_name};
 use std::path::PathBuf;
 
 /// Every shipped model and the sampler options it was compiled with.
@@ -53,10 +52,11 @@ fn packs_are_reproduced_by_the_compiler_and_reach_the_arena_lower_bound() {
     }
 }
 
-/// Records the inputs of every evaluation while forwarding to the runtime engine.
+/// Records the inputs of every evaluation (step, label, one sample) while forwarding to the
+/// runtime engine.
 struct Recording<'p, 'a> {
     engine: Engine<'p, 'a>,
-    seen: Vec<(usize, u32, Vec<f32>)>,
+    seen: Vec<(usize, u16, Vec<f32>)>,
 }
 
 impl edgediff_runtime::Denoiser for Recording<'_, '_> {
@@ -68,30 +68,33 @@ impl edgediff_runtime::Denoiser for Recording<'_, '_> {
         labels: &[u16],
         out: &mut [f32],
     ) -> edgediff_runtime::Result<()> {
-        self.seen.push((step, t, x.to_vec()));
+        let meta = *self.engine.pack().meta();
+        let dim = meta.sample_len();
+        for (b, xs) in x.chunks(dim).enumerate() {
+            let null = meta.num_classes;
+            let label = labels.get(b).copied().unwrap_or(null);
+            self.seen.push((step, label, xs.to_vec()));
+            if label != null {
+                self.seen.push((step, null, xs.to_vec())); // the guidance pass
+            }
+        }
         self.engine.eval(x, t, step, labels, out)
     }
 }
 
+/// Every op of every shipped model gives the same int8 tensor on the runtime and on tract,
+/// on the states of 256 real sampling trajectories (conditional models: every label and the
+/// null label of guidance) and on wide random inputs at every step.
 #[test]
-fn runtime_and_tract_agree_within_one_lsb_at_every_step() {
+fn runtime_and_tract_agree_bit_for_bit_on_every_layer() {
     for (name, opts) in shipped() {
         let d = dir(name);
         let bytes = std::fs::read(d.join("model.pack")).unwrap();
         let pack = Pack::parse(&bytes).unwrap();
         let mut arena = vec![0i8; pack.arena_bytes()];
-        let proto = read_model(&d.join("int8.onnx")).unwrap();
-        let q = qonnx::read(&proto, name).unwrap();
-        let tract = TractDenoiser::new(
-            &proto,
-            name,
-            TractInput::Step,
-            q.graph.num_classes,
-            q.graph.guidance,
-        )
-        .unwrap();
+        let model = qonnx::read(&read_model(&d.join("int8.onnx")).unwrap(), name).unwrap();
         let dim = pack.meta().sample_len();
-        // The inputs: real sampling trajectories (64 samples) plus wide random inputs.
+        let classes = pack.meta().num_classes;
         let args = sampler_args(opts);
         let plan =
             edgediff_runtime::sampler::plan::build(&args.schedule().unwrap(), &args.plan_config())
@@ -100,70 +103,61 @@ fn runtime_and_tract_agree_within_one_lsb_at_every_step() {
             engine: Engine::new(pack, &mut arena).unwrap(),
             seen: vec![],
         };
+        let labels: Vec<u16> = (0..256)
+            .map(|i| (i % classes.max(1) as usize) as u16)
+            .collect();
         let job = Job {
             plan: &plan,
             prediction: pack.meta().prediction,
             clip_sample: None,
             dim,
-            n: 64,
-            labels: &[],
+            n: 256,
+            labels: if classes > 0 { &labels } else { &[] },
             seed: 21,
         };
         job.run(&mut rec).unwrap();
-        let mut inputs: Vec<(usize, u32, Vec<f32>)> = rec
-            .seen
-            .iter()
-            .flat_map(|(s, t, x)| x.chunks(dim).map(move |c| (*s, *t, c.to_vec())))
-            .collect();
+        let mut inputs = rec.seen;
         let mut noise = GaussianNoise::new(5);
-        let table = pack.schedule();
-        for step in 0..table.steps() {
-            let t = table.row(step).unwrap().t;
-            for _ in 0..8 {
-                inputs.push((
-                    step,
-                    t,
-                    (0..dim)
-                        .map(|_| 1.5 * noise.next_normal().unwrap())
-                        .collect(),
-                ));
+        for step in 0..plan.rows.len() {
+            for i in 0..8 {
+                let x = (0..dim)
+                    .map(|_| 1.5 * noise.next_normal().unwrap())
+                    .collect();
+                inputs.push((step, (i % (usize::from(classes) + 1)) as u16, x));
             }
         }
-        let mut engine = rec.engine;
-        let (mut exact, mut total, mut worst) = (0usize, 0usize, 0i32);
-        for (step, t, x) in &inputs {
-            let (q_in, q_out) = engine.io_qparams(*step).unwrap();
-            quantize(x, q_in, engine.input_mut().unwrap());
-            engine.run(*step, q.graph.num_classes).unwrap();
-            let theirs = tract.run_one(x, *t, *step, q.graph.num_classes).unwrap();
-            for (a, b) in engine.output().unwrap().iter().zip(&theirs) {
-                let d = (i32::from(*a) - i32::from(q_out.quantize(*b))).abs();
-                worst = worst.max(d);
-                exact += usize::from(d == 0);
-                total += 1;
-            }
-        }
+        let result = compare_layers(&model, &bytes, &inputs);
+        let (total, differ) = result
+            .iter()
+            .fold((0, 0), |(t, d), a| (t + a.total, d + a.differ));
+        let out = result.last().unwrap();
         println!(
-            "{name}: runtime vs tract on {total} int8 outputs ({} evaluations on trajectories and random inputs, {} steps): {:.4}% exact, worst {worst} LSB",
+            "{name}: {} evaluations, {} ops: {}/{total} int8 values identical; network output {}/{} ({:.4}%)",
             inputs.len(),
-            table.steps(),
-            100.0 * exact as f64 / total as f64
+            result.len(),
+            total - differ,
+            out.total - out.differ,
+            out.total,
+            100.0 * (out.total - out.differ) as f64 / out.total as f64
         );
-        // Without GroupNorm every op is bit-exact: the bound is 1 LSB. tract computes
-        // InstanceNormalization's mean and variance in f32, the runtime exactly in integers, so
-        // a GroupNorm output can round the other way and a following conv can turn that into
-        // 2 LSB at the network output (docs/agreement.md).
-        let has_group_norm = q
+        let differing: Vec<String> = model
             .graph
             .ops
             .iter()
-            .any(|o| matches!(o, edgediff::compile::graph::QOp::GroupNorm { .. }));
-        let bound = if has_group_norm { 2 } else { 1 };
-        assert!(worst <= bound, "{name}: {worst} LSB");
-        assert!(
-            exact as f64 >= 0.995 * total as f64,
-            "{name}: {exact}/{total} exact"
-        );
+            .zip(&result)
+            .enumerate()
+            .filter(|(_, (_, a))| a.differ > 0)
+            .map(|(k, (op, a))| {
+                format!(
+                    "op {k} ({}): {} of {} values, worst {} LSB",
+                    op_name(op),
+                    a.differ,
+                    a.total,
+                    a.worst
+                )
+            })
+            .collect();
+        assert!(differing.is_empty(), "{name}: {}", differing.join("; "));
     }
 }
 
@@ -207,9 +201,12 @@ fn whole_trajectories_agree_between_runtime_and_tract() {
             "{name}: 256 trajectories, {same}/{} values bit-identical, max |runtime - tract| {max}, mean {mean:.2e}",
             a.len()
         );
-        // The bounds of docs/agreement.md: a rare 1-LSB difference in one evaluation moves
-        // that sample by at most a quarter of the data range, and almost every value agrees.
-        assert!(max <= 0.5, "{name}: {max}");
-        assert!(mean <= 5e-3, "{name}: {mean}");
+        // Every evaluation agrees bit for bit and the sampler arithmetic is shared, so whole
+        // trajectories are identical (docs/agreement.md).
+        assert_eq!(
+            same,
+            a.len(),
+            "{name}: max |runtime - tract| {max}, mean {mean}"
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::{encode, qonnx, read_model};
 use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE, RangeRule, calibrate};
 use crate::quantize::report::{Report, dequantized};
-use crate::quantize::to_qgraph;
+use crate::quantize::{fold_bias_into_step_tables, to_qgraph};
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, Plan};
@@ -28,7 +28,9 @@ pub struct Args {
     /// The sampler the model will run with (its timesteps get the embedding tables).
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// One activation scale per sampling step (TDQ); the ONNX graph itself keeps the first.
+    /// One activation scale per sampling step (TDQ), the network input's included (the bias
+    /// of the layer adding the time embedding moves into its table); the ONNX graph keeps
+    /// the first step's and records the others in its metadata.
     #[arg(long)]
     pub per_step: bool,
     /// Clip ranges at this percentile (e.g. 99.99) instead of min-max.
@@ -106,7 +108,13 @@ pub fn pack_for_plan(
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
-    let (g, plan) = load_float(&args.model, &args.sampler)?;
+    let (mut g, plan) = load_float(&args.model, &args.sampler)?;
+    if args.per_step {
+        let moved = fold_bias_into_step_tables(&mut g);
+        if moved > 0 {
+            println!("per-step: {moved} conv bias(es) folded into the time-embedding tables");
+        }
+    }
     let rule = match args.percentile {
         Some(p) if p > 50.0 && p <= 100.0 => RangeRule::Percentile(p),
         Some(p) => {

@@ -18,8 +18,13 @@ pub enum TractInput {
 }
 
 /// A tract plan evaluating one sample per run.
+///
+/// An int8 model quantized with per-step activation parameters (`--per-step`) becomes one
+/// plan per sampling step, each the int8 ONNX of that step's parameters (see
+/// [`crate::onnx::qonnx::at_step`]), so tract checks the device arithmetic at every step.
 pub struct TractDenoiser {
-    plan: Arc<TypedRunnableModel>,
+    /// One plan, or one per sampling step.
+    plans: Vec<Arc<TypedRunnableModel>>,
     x_shape: Vec<usize>,
     dim: usize,
     input: TractInput,
@@ -96,16 +101,31 @@ impl TractDenoiser {
                 order.push(1);
             }
         }
-        let plan = guarded(|| {
-            tract_onnx::onnx()
-                .model_for_proto_model(model)
-                .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
-        })
-        .map_err(te(file))?;
+        let plan = |m: &ModelProto| {
+            guarded(|| {
+                tract_onnx::onnx()
+                    .model_for_proto_model(m)
+                    .and_then(|m| m.into_optimized())
+                    .and_then(|m| m.into_runnable())
+            })
+            .map_err(te(file))
+        };
+        let per_step = input == TractInput::Step
+            && model
+                .metadata_props
+                .iter()
+                .any(|p| p.key == crate::onnx::qonnx::META_QPARAMS);
+        let plans = if per_step {
+            let q = crate::onnx::qonnx::read(model, file)?;
+            (0..q.graph.qparams.len())
+                .map(|step| plan(&crate::onnx::qonnx::at_step(&q, step)))
+                .collect::<std::result::Result<_, _>>()?
+        } else {
+            vec![plan(model)?]
+        };
         let dim = x_shape.iter().product();
         Ok(Self {
-            plan,
+            plans,
             x_shape,
             dim,
             input,
@@ -135,7 +155,13 @@ impl TractDenoiser {
                 _ => tensor1(&[i64::from(label)]).into(),
             });
         }
-        let out = guarded(|| self.plan.run(ins))?;
+        let plan = match self.plans.as_slice() {
+            [one] => one,
+            per_step => per_step
+                .get(step)
+                .ok_or_else(|| TractError::msg(format!("no plan for sampling step {step}")))?,
+        };
+        let out = guarded(|| plan.run(ins))?;
         let o = out
             .first()
             .ok_or_else(|| TractError::msg("the model has no output"))?;

@@ -122,6 +122,18 @@ pub enum FOp {
 }
 
 impl FOp {
+    /// Tensors the op reads.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self {
+            FOp::Conv { input, .. }
+            | FOp::Upsample { input, .. }
+            | FOp::Act { input, .. }
+            | FOp::GroupNorm { input, .. } => vec![*input],
+            FOp::Add { a, b, .. } | FOp::Concat { a, b, .. } => vec![*a, *b],
+            FOp::StepEmbed { .. } | FOp::ClassEmbed { .. } => vec![],
+        }
+    }
+
     /// The tensor the op writes.
     pub fn output(&self) -> usize {
         match self {

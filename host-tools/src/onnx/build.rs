@@ -31,7 +31,8 @@ pub struct GraphBuilder {
     graph: GraphProto,
 }
 
-fn value_info(name: &str, elem: DataType, dims: &[i64]) -> ValueInfoProto {
+/// A typed tensor declaration (graph input or output).
+pub fn value_info(name: &str, elem: DataType, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
@@ -92,6 +93,16 @@ impl GraphBuilder {
         self.init(
             name,
             DataType::Float,
+            dims,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+
+    /// An `f64` initializer.
+    pub fn init_f64(&mut self, name: &str, dims: &[i64], v: &[f64]) -> String {
+        self.init(
+            name,
+            DataType::Double,
             dims,
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         )

@@ -5,9 +5,14 @@
 //! with scalar initializers `t{i}_scale` (f32) and `t{i}_zp` (int8):
 //! - QuantizeLinear at the input, DequantizeLinear at the output;
 //! - QLinearConv for every conv and Linear (a 1x1 conv), int8 symmetric per-channel weights,
-//!   int32 bias — tract and onnxruntime run these as integer kernels;
-//! - DequantizeLinear -> Add / Concat / Resize / GroupNorm (Reshape, InstanceNormalization,
-//!   Reshape, Mul, Add) -> QuantizeLinear;
+//!   int32 bias — tract and onnxruntime run these as integer kernels. Its weight scales are
+//!   the requantization multipliers `s_x s_w / s_y` themselves and its input and output
+//!   scales 1, so every engine requantizes with the multiplier the device uses (tract folds
+//!   `s_x s_w / s_y` by a division for some layers and a reciprocal for others, which moves
+//!   about one output in 10^5 by one LSB). The weight scales are kept in `op{k}_w_scale`;
+//! - DequantizeLinear -> Add / Concat / Resize -> QuantizeLinear;
+//! - GroupNorm as the device computes it: integer statistics (Cast, Sub, ReduceSum, Mul in
+//!   int64), then Sqrt, Div, Mul, Add in `f32` and a QuantizeLinear of scale 1;
 //! - activations as their 256-entry table: `Gather(table, Cast(x, int32) + 128)`, exactly
 //!   what the device computes;
 //! - per-step and per-class embeddings as int8 tables gathered by `step` / `label`.
@@ -20,7 +25,8 @@ use super::build::{Attr, GraphBuilder};
 use crate::compile::graph::{QGraph, QOp, QTensor};
 use crate::error::Error;
 use crate::train::export::{META_PREDICTION, prediction_name};
-use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::quant::{QParams, multiplier};
+use edgediff_runtime::kernels::reference::norm;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::HashMap;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -106,14 +112,20 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     &[oc, ic, kernel[0] as i64, kernel[1] as i64],
                     weights,
                 );
-                let ws = b.init_f32(&format!("op{k}_w_scale"), &[oc], w_scales);
+                b.init_f32(&format!("op{k}_w_scale"), &[oc], w_scales);
+                let (qx, qy) = (row0[g.tensors[*input].qparam], row0[g.tensors[out].qparam]);
+                let m: Vec<f32> = w_scales
+                    .iter()
+                    .map(|s| multiplier(qx.scale, *s, qy.scale))
+                    .collect();
+                let ms = b.init_f32(&format!("op{k}_multiplier"), &[oc], &m);
+                let one = b.init_f32(&format!("op{k}_unit_scale"), &[], &[1.0]);
                 let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
                 let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
-                let (x, xs, xz, ys, yz) =
-                    (name(*input), scale(*input), zp(*input), scale(out), zp(out));
+                let (x, xz, yz) = (name(*input), zp(*input), zp(out));
                 b.node(
                     "QLinearConv",
-                    &[&x, &xs, &xz, &w, &ws, &wz, &ys, &yz, &bias],
+                    &[&x, &one, &xz, &w, &ms, &wz, &one, &yz, &bias],
                     &[&name(out)],
                     &[
                         (
@@ -187,36 +199,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 beta,
                 eps,
                 ..
-            } => {
-                let fi = dq(&mut b, *input);
-                let c = oshape[0];
-                let s1 = b.init_i64(&format!("op{k}_shape_g"), &[3], &[1, *groups as i64, -1]);
-                let s2 = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
-                let ones = b.init_f32(
-                    &format!("op{k}_in_scale"),
-                    &[*groups as i64],
-                    &vec![1.0; *groups],
-                );
-                let zeros = b.init_f32(
-                    &format!("op{k}_in_bias"),
-                    &[*groups as i64],
-                    &vec![0.0; *groups],
-                );
-                let gm = b.init_f32(&format!("op{k}_gamma"), &[c as i64, 1, 1], gamma);
-                let bt = b.init_f32(&format!("op{k}_beta"), &[c as i64, 1, 1], beta);
-                let n = |s: &str| format!("op{k}_{s}");
-                b.node("Reshape", &[&fi, &s1], &[&n("grouped")], &[]);
-                b.node(
-                    "InstanceNormalization",
-                    &[&n("grouped"), &ones, &zeros],
-                    &[&n("normed")],
-                    &[("epsilon", Attr::Float(*eps))],
-                );
-                b.node("Reshape", &[&n("normed"), &s2], &[&n("back")], &[]);
-                b.node("Mul", &[&n("back"), &gm], &[&n("scaled")], &[]);
-                b.node("Add", &[&n("scaled"), &bt], &[&n("shifted")], &[]);
-                q(&mut b, &n("shifted"), out);
-            }
+            } => group_norm(&mut b, k, g, *input, out, *groups, gamma, beta, *eps),
             QOp::StepEmbed { table, .. } | QOp::ClassEmbed { table, .. } => {
                 let len = g.tensors[out].len() as i64;
                 let rows = table.len() as i64 / len.max(1);
@@ -279,6 +262,121 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
         m.metadata_props.push(meta(META_QPARAMS, rows.join(";")));
     }
     m
+}
+
+/// The int8 ONNX of sampling step `step` of a model with per-step activation parameters:
+/// that step's scales, zero points and activation tables as the graph's constants. The
+/// device computes with the same row at that step, so tract can check every step.
+pub fn at_step(m: &QModel, step: usize) -> ModelProto {
+    let mut g = m.graph.clone();
+    if let Some(row) = g.qparams.get(step).cloned() {
+        g.qparams = vec![row];
+    }
+    for op in &mut g.ops {
+        if let QOp::Lut { tables, .. } = op
+            && let Some(t) = tables.get(step).copied()
+        {
+            *tables = vec![t];
+        }
+    }
+    write(&g, &m.timesteps)
+}
+
+/// Declares every op's int8 output `t{i}` as a graph output too (after `eps`), so an engine
+/// returns every intermediate tensor for a layer-by-layer comparison.
+pub fn expose_tensors(m: &mut ModelProto, g: &QGraph) {
+    if let Some(graph) = m.graph.as_mut() {
+        for op in &g.ops {
+            let t = op.output();
+            graph.output.push(super::build::value_info(
+                &format!("t{t}"),
+                DataType::Int8,
+                &dims4(g.tensors[t].shape),
+            ));
+        }
+    }
+}
+
+/// GroupNorm as the kernel computes it (runtime `kernels::reference::norm`): integer
+/// statistics, then the same `f32` operations in the same order, ending in a
+/// QuantizeLinear of scale 1 (round half to even, add the zero point, saturate). The source
+/// `gamma`, `beta` and `eps` are kept as initializers `op{k}_gamma`, `op{k}_beta`,
+/// `op{k}_eps` that no node reads, so [`read`] recovers the op exactly.
+#[allow(clippy::too_many_arguments)]
+fn group_norm(
+    b: &mut GraphBuilder,
+    k: usize,
+    g: &QGraph,
+    input: usize,
+    out: usize,
+    groups: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
+    let row0 = &g.qparams[0];
+    let (qx, qy) = (row0[g.tensors[input].qparam], row0[g.tensors[out].qparam]);
+    let [c, h, w] = g.tensors[out].shape;
+    let per_group = c / groups.max(1);
+    let n_values = per_group * h * w;
+    let n = |s: &str| format!("op{k}_{s}");
+    b.init_f32(&n("gamma"), &[c as i64], gamma);
+    b.init_f32(&n("beta"), &[c as i64], beta);
+    b.init_f32(&n("eps"), &[], &[eps]);
+    let grouped = [1, groups as i64, per_group as i64, (h * w) as i64];
+    let shape_g = b.init_i64(&n("shape_g"), &[4], &grouped);
+    let shape = b.init_i64(&n("shape"), &[4], &dims4([c, h, w]));
+    let axes = b.init_i64(&n("axes"), &[2], &[2, 3]);
+    let zx = b.init_i32(&n("zx"), &[], &[qx.zero_point]);
+    let count = b.init_i32(&n("count"), &[], &[n_values as i32]);
+    let count64 = b.init_f64(&n("count_f64"), &[], &[n_values as f64]);
+    let offset = b.init_f32(
+        &n("offset"),
+        &[],
+        &[norm::variance_offset(eps, n_values, qx.scale)],
+    );
+    let one = b.init_f32(&n("one"), &[], &[1.0]);
+    let (gs, bs): (Vec<f32>, Vec<f32>) = gamma
+        .iter()
+        .zip(beta)
+        .map(|(ga, be)| norm::affine(*ga, *be, qy.scale))
+        .unzip();
+    let affine_dims = [1, groups as i64, per_group as i64, 1];
+    let gs = b.init_f32(&n("gamma_q"), &affine_dims, &gs);
+    let bs = b.init_f32(&n("beta_q"), &affine_dims, &bs);
+    let x = format!("t{input}");
+    let to = |t: DataType| [("to", Attr::Int(t as i64))];
+    // Sums in int32 (exact below 33,000 values per group, the pack's limit), `n s2 - s1^2`
+    // in f64 (every integer below 2^53 is exact), rounded once to f32 as the device's i64.
+    b.node("Cast", &[&x], &[&n("x32")], &to(DataType::Int32));
+    b.node("Sub", &[&n("x32"), &zx], &[&n("d")], &[]);
+    b.node("Reshape", &[&n("d"), &shape_g], &[&n("dg")], &[]);
+    let sum = [("keepdims", Attr::Int(1))];
+    b.node("ReduceSum", &[&n("dg"), &axes], &[&n("s1")], &sum);
+    b.node("Mul", &[&n("dg"), &n("dg")], &[&n("d2")], &[]);
+    b.node("ReduceSum", &[&n("d2"), &axes], &[&n("s2")], &sum);
+    b.node("Cast", &[&n("s1")], &[&n("s1_f64")], &to(DataType::Double));
+    b.node("Cast", &[&n("s2")], &[&n("s2_f64")], &to(DataType::Double));
+    b.node("Mul", &[&n("s2_f64"), &count64], &[&n("ns2")], &[]);
+    b.node("Mul", &[&n("s1_f64"), &n("s1_f64")], &[&n("s1s1")], &[]);
+    b.node("Sub", &[&n("ns2"), &n("s1s1")], &[&n("v")], &[]);
+    b.node("Cast", &[&n("v")], &[&n("vf")], &to(DataType::Float));
+    b.node("Add", &[&n("vf"), &offset], &[&n("den")], &[]);
+    b.node("Sqrt", &[&n("den")], &[&n("sqrt")], &[]);
+    b.node("Div", &[&one, &n("sqrt")], &[&n("inv")], &[]);
+    b.node("Mul", &[&n("inv"), &gs], &[&n("a")], &[]);
+    b.node("Mul", &[&n("dg"), &count], &[&n("nd")], &[]);
+    b.node("Sub", &[&n("nd"), &n("s1")], &[&n("u")], &[]);
+    b.node("Cast", &[&n("u")], &[&n("uf")], &to(DataType::Float));
+    b.node("Mul", &[&n("uf"), &n("a")], &[&n("ua")], &[]);
+    b.node("Add", &[&n("ua"), &bs], &[&n("shifted")], &[]);
+    b.node("Reshape", &[&n("shifted"), &shape], &[&n("back")], &[]);
+    b.node(
+        "QuantizeLinear",
+        &[&n("back"), &one, &format!("t{out}_zp")],
+        &[&format!("t{out}")],
+        &[],
+    );
 }
 
 /// A quantized model read back: the graph and the timesteps its step tables were built for.
@@ -513,7 +611,10 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     output: t,
                     weights: i8s(&n.input[3])?,
                     bias,
-                    w_scales: f32s(&n.input[4])?,
+                    w_scales: f32s(&format!(
+                        "{}_w_scale",
+                        n.input[4].trim_end_matches("_multiplier")
+                    ))?,
                     kernel: [kh, kw],
                     stride,
                     pad,
@@ -572,48 +673,51 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     QOp::ClassEmbed { output: t, table }
                 });
             }
-            "InstanceNormalization" => {
-                // DQ -> Reshape -> IN -> Reshape -> Mul -> Add -> Q: rewrite the pending Add.
-                let reshape = producer.get(&n.input[0]).ok_or_else(|| {
+            "Sqrt" => {
+                // The GroupNorm pattern written by `group_norm`: op{k}_x32 = Cast(t{x}) ...
+                // op{k}_sqrt ... QuantizeLinear(op{k}_back) = t{y}.
+                let k = n.name.strip_suffix("_sqrt").ok_or_else(|| {
                     bad(format!(
-                        "InstanceNormalization `{}`: no Reshape before it",
+                        "Sqrt `{}`: only GroupNorm's `op{{k}}_sqrt` is supported",
                         n.name
                     ))
                 })?;
-                let x = src(&reshape.input[0]).ok_or_else(|| {
-                    bad(format!(
-                        "InstanceNormalization `{}`: input must come from DequantizeLinear",
-                        n.name
-                    ))
-                })?;
-                let groups = i64s(&reshape.input[1])?.get(1).copied().unwrap_or(1) as usize;
-                let eps = attr(n, "epsilon").map_or(1e-5, |a| a.f);
-                let k = n.name.trim_end_matches("_normed");
-                let gamma = f32s(&format!("{k}_gamma"))?;
-                let beta = f32s(&format!("{k}_beta"))?;
+                let x = producer
+                    .get(&format!("{k}_x32"))
+                    .and_then(|c| id(c.input.first()?))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "GroupNorm `{k}`: no Cast `{k}_x32` of an int8 tensor"
+                        ))
+                    })?;
                 let q = graph
                     .node
                     .iter()
                     .find(|q| {
                         q.op_type == "QuantizeLinear"
-                            && q.input
-                                .first()
-                                .is_some_and(|i| *i == format!("{k}_shifted"))
+                            && q.input.first().is_some_and(|i| *i == format!("{k}_back"))
                     })
                     .ok_or_else(|| {
-                        bad(format!(
-                            "InstanceNormalization `{}`: no QuantizeLinear after the affine",
-                            n.name
-                        ))
+                        bad(format!("GroupNorm `{k}`: no QuantizeLinear of `{k}_back`"))
                     })?;
-                let t = id(&node_out(q)).ok_or_else(|| bad("internal".into()))?;
+                let t = id(&node_out(q))
+                    .ok_or_else(|| bad(format!("GroupNorm `{k}` writes `{}`", node_out(q))))?;
+                let groups = i64s(&format!("{k}_shape_g"))?
+                    .get(1)
+                    .copied()
+                    .ok_or_else(|| bad(format!("GroupNorm `{k}`: bad `{k}_shape_g`")))?
+                    as usize;
+                let eps = f32s(&format!("{k}_eps"))?
+                    .first()
+                    .copied()
+                    .ok_or_else(|| bad(format!("GroupNorm `{k}`: empty `{k}_eps`")))?;
                 shapes[t] = shapes[x];
                 ops.push(QOp::GroupNorm {
                     input: x,
                     output: t,
                     groups,
-                    gamma,
-                    beta,
+                    gamma: f32s(&format!("{k}_gamma"))?,
+                    beta: f32s(&format!("{k}_beta"))?,
                     eps,
                 });
             }

@@ -9,6 +9,7 @@
 //! runs *tail* trajectories whose noise is scaled by [`CalibConfig::tail_scale`], covering the
 //! inputs the quantized network will meet once in many thousand samples.
 
+use super::IO_RANGE;
 use crate::error::Error;
 use crate::model::{FOp, FloatDenoiser, FloatGraph};
 use crate::sampling::Job;
@@ -220,6 +221,14 @@ pub fn calibrate(g: &FloatGraph, plan: &Plan, cfg: &CalibConfig) -> Result<Range
                     });
             }
         }
+    }
+    // The network input covers its noise at every step, the output +-IO_RANGE.
+    for (row, step) in per.iter_mut().zip(&plan.rows) {
+        let s = IO_RANGE * step.sigma;
+        let x = &mut row[g.input];
+        *x = (x.0.min(-s), x.1.max(s));
+        let y = &mut row[g.output];
+        *y = (y.0.min(-IO_RANGE), y.1.max(IO_RANGE));
     }
     let ranges = if per_step {
         per

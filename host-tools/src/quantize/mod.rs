@@ -41,45 +41,86 @@ pub fn quantize_weights(w: &[f32], out_c: usize) -> (Vec<i8>, Vec<f32>) {
     (q, scales)
 }
 
-/// Tensors read by a conv: their scale enters the int32 bias, so it must be the same at every
-/// step.
-fn conv_inputs(g: &FloatGraph) -> Vec<bool> {
+/// Tensors read by a conv with a bias: their scale enters the int32 bias (`b / (s_x s_w)`),
+/// so it must be the same at every step. A conv without bias can read a per-step scale.
+fn static_scale(g: &FloatGraph) -> Vec<bool> {
     let mut v = vec![false; g.tensors.len()];
     for op in &g.ops {
-        if let FOp::Conv { input, .. } = op {
+        if let FOp::Conv { input, bias, .. } = op
+            && bias.iter().any(|b| *b != 0.0)
+        {
             v[*input] = true;
         }
     }
     v
 }
 
+/// Moves the bias of every conv whose only reader adds it to a per-step table (the time
+/// embedding: `W x + b + temb(t)`) into every row of that table, so the network is the same
+/// function and the conv has no bias. Its input can then take one scale per sampling step,
+/// which is what lets `--per-step` give the network input `x_t` a fine scale at the late,
+/// low-noise steps, where the network is most sensitive to it. Returns how many biases
+/// moved.
+pub fn fold_bias_into_step_tables(g: &mut FloatGraph) -> usize {
+    let readers =
+        |g: &FloatGraph, t: usize| g.ops.iter().filter(|o| o.inputs().contains(&t)).count();
+    let mut moved = 0;
+    for i in 0..g.ops.len() {
+        let FOp::Conv { output, .. } = g.ops[i] else {
+            continue;
+        };
+        if output == g.output || readers(g, output) != 1 {
+            continue;
+        }
+        let Some(FOp::Add { a, b, .. }) = g.ops.iter().find(|o| o.inputs().contains(&output))
+        else {
+            continue;
+        };
+        let other = if *a == output { *b } else { *a };
+        let channels = g.tensors[output].shape[0];
+        let table_op = g
+            .ops
+            .iter()
+            .position(|o| matches!(o, FOp::StepEmbed { output: t, .. } if *t == other));
+        let Some(j) = table_op else { continue };
+        if readers(g, other) != 1 || g.tensors[other].shape[0] != channels {
+            continue;
+        }
+        let bias = match &mut g.ops[i] {
+            FOp::Conv { bias, .. } => std::mem::replace(bias, vec![0.0; channels]),
+            _ => continue,
+        };
+        let per_channel = g.tensors[other].len() / channels.max(1);
+        if let FOp::StepEmbed { table, .. } = &mut g.ops[j] {
+            for (k, v) in table.iter_mut().enumerate() {
+                *v += bias[(k / per_channel.max(1)) % channels];
+            }
+        }
+        moved += usize::from(bias.iter().any(|b| *b != 0.0));
+    }
+    moved
+}
+
 /// The network input `x_t` and output (noise, or x0 / v) are standard-normal-like at the
 /// noisiest steps, where sampling divides by a tiny `alpha_t`: a value clipped by a range
 /// calibrated on a few hundred draws (|x| up to about 3) then turns into an x0 error of
-/// hundreds. Their ranges always cover +-`IO_RANGE` (P(|z| > 5) = 6e-7).
+/// hundreds. The output range always covers +-`IO_RANGE` (P(|z| > 5) = 6e-7), the input
+/// range +-`IO_RANGE sigma_t` at step `t` ([`calibrate::calibrate`] widens them).
 pub const IO_RANGE: f32 = 5.0;
 
 /// Quantizes `g` with activation `ranges` (`ranges.rows` rows: 1, or one per step).
 pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
-    let static_only = conv_inputs(g);
-    let widen = |t: usize, (lo, hi): (f32, f32)| {
-        if t == g.input || t == g.output {
-            (lo.min(-IO_RANGE), hi.max(IO_RANGE))
-        } else {
-            (lo, hi)
-        }
-    };
+    let static_only = static_scale(g);
     let rows = ranges.rows();
     let qparams: Vec<Vec<QParams>> = (0..rows)
         .map(|r| {
             (0..g.tensors.len())
                 .map(|t| {
-                    let range = if static_only[t] {
+                    let (lo, hi) = if static_only[t] {
                         ranges.union(t)
                     } else {
                         ranges.get(r, t)
                     };
-                    let (lo, hi) = widen(t, range);
                     activation_qparams(lo, hi)
                 })
                 .collect()

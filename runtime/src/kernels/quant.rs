@@ -13,10 +13,15 @@ pub struct QParams {
 }
 
 impl QParams {
-    /// Quantizes one value: `saturate(round_ties_even(x / scale) + zero_point)`.
+    /// Quantizes one value: `saturate(round_ties_even(x * (1 / scale)) + zero_point)`.
+    ///
+    /// ONNX defines QuantizeLinear with `x / scale`; tract multiplies by the reciprocal, and
+    /// so does this, so that both engines round the same way (the two forms differ in the
+    /// last bit for a small fraction of inputs, which can move a value by one LSB). In a loop
+    /// the compiler hoists the reciprocal, leaving one multiply per value.
     #[inline]
     pub fn quantize(&self, x: f32) -> i8 {
-        saturate(round_ties_even(x / self.scale) + self.zero_point as f32)
+        saturate(round_ties_even(x * (1.0 / self.scale)) + self.zero_point as f32)
     }
 
     /// Dequantizes one value: `(q - zero_point) * scale`.
@@ -32,16 +37,92 @@ pub fn saturate(v: f32) -> i8 {
     v.clamp(-128.0, 127.0) as i8
 }
 
-/// The requantization multiplier of a matmul or conv output channel: `s_x * s_w / s_y`.
+/// The requantization multiplier of a matmul or conv output channel: `s_x * s_w / s_y`. The
+/// int8 ONNX stores these values themselves (as the QLinearConv weight scales, with input
+/// and output scales 1), so no engine evaluates the expression in another order.
 #[inline]
 pub fn multiplier(s_x: f32, s_w: f32, s_y: f32) -> f32 {
     s_x * s_w / s_y
 }
 
-/// Requantizes an int32 accumulator: `saturate(round_ties_even(acc * m) + zero_point)`.
+/// How a conv or linear layer rounds `acc * m`, following tract so that both engines agree bit
+/// for bit: a layer whose output channels share one multiplier (one output channel, or equal
+/// weight scales) takes the exact fixed-point product, per-channel multipliers the `f32`
+/// product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Rounding {
+    /// [`requantize_exact`].
+    Exact,
+    /// [`requantize`].
+    F32,
+}
+
+impl Rounding {
+    /// The rounding of a layer with `out_c` output channels and weight scales `w_scales`
+    /// (little-endian `f32`).
+    pub fn of_layer(qx: QParams, w_scales: &[u8], out_c: usize, qy: QParams) -> Self {
+        let m = |c| multiplier(qx.scale, read_f32(w_scales, c), qy.scale).to_bits();
+        if (1..out_c).all(|c| m(c) == m(0)) {
+            Rounding::Exact
+        } else {
+            Rounding::F32
+        }
+    }
+
+    /// Requantizes one accumulator with multiplier `m`.
+    #[inline]
+    pub fn requantize(self, acc: i32, m: f32, zero_point: i32) -> i8 {
+        match self {
+            Rounding::Exact => requantize_exact(acc, m, zero_point),
+            Rounding::F32 => requantize(acc, m, zero_point),
+        }
+    }
+}
+
+/// Requantizes an int32 accumulator in `f32`:
+/// `saturate(round_ties_even(acc as f32 * m) + zero_point)`.
 #[inline]
 pub fn requantize(acc: i32, m: f32, zero_point: i32) -> i8 {
     saturate(round_ties_even(acc as f32 * m) + zero_point as f32)
+}
+
+/// Requantizes an int32 accumulator: `saturate(round_ties_even(acc * m) + zero_point)`, with
+/// the product exact.
+///
+/// `m` is `mant 2^-shift` with the 24-bit significand `mant`, so `acc * mant` is exact in
+/// `i64` and the rounding shift sees every bit: the fixed-point requantization of tract (and
+/// of gemmlowp / CMSIS-NN, whose multipliers are 31-bit). [`requantize`] rounds the product
+/// to `f32` first and differs from it by one LSB for about one output in 10^5.
+#[inline]
+pub fn requantize_exact(acc: i32, m: f32, zero_point: i32) -> i8 {
+    // Only the clamp to int8 matters past this magnitude.
+    const BIG: i64 = 1 << 20;
+    let bits = m.to_bits() & 0x7fff_ffff;
+    let biased = (bits >> 23) as i32;
+    let frac = i64::from(bits & 0x007f_ffff);
+    let mant = if biased == 0 {
+        frac
+    } else {
+        frac | 0x0080_0000
+    };
+    let shift = 150 - biased.max(1);
+    let prod = i64::from(acc) * mant;
+    let scaled = if prod == 0 || shift >= 63 {
+        0
+    } else if shift <= 0 {
+        // m >= 2^23: every non-zero accumulator saturates.
+        prod.signum() * BIG
+    } else {
+        let mag = prod.unsigned_abs();
+        let q = mag >> shift;
+        let rem = mag & ((1u64 << shift) - 1);
+        let half = 1u64 << (shift - 1);
+        let up = rem > half || (rem == half && q & 1 == 1);
+        let q = (q + u64::from(up)).min(BIG as u64) as i64;
+        if prod < 0 { -q } else { q }
+    };
+    (scaled + i64::from(zero_point)).clamp(-128, 127) as i8
 }
 
 /// Reads little-endian `i32` number `i` of `bytes` (0 past the end; callers validate lengths).
@@ -78,5 +159,38 @@ mod tests {
         assert_eq!(requantize(5, 0.5, 10), 12); // 2.5 -> 2
         assert_eq!(requantize(7, 0.5, 10), 14); // 3.5 -> 4
         assert_eq!(requantize(i32::MAX, 1.0, 0), 127);
+        assert_eq!(requantize_exact(-7, 0.5, 0), -4); // -3.5 -> -4
+        assert_eq!(requantize_exact(-5, 0.5, 0), -2); // -2.5 -> -2
+        assert_eq!(requantize_exact(3, 1e30, 0), 127);
+        assert_eq!(requantize_exact(-3, f32::INFINITY, 0), -128);
+        assert_eq!(requantize_exact(3, 0.0, 5), 5);
+    }
+
+    #[test]
+    fn requantize_rounds_the_exact_product() {
+        // Against the product in f64 (exact: 31 + 24 bits), over random accumulators and
+        // multipliers; the f32 product would miss some of these.
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let (mut differs_in_f32, n) = (0, 1_000_000);
+        for _ in 0..n {
+            let acc = ((next() as i32) >> (next() % 24)) | 1;
+            // Products up to about +-130: the range where rounding matters.
+            let m = ((next() % 130_000) as f64 / 1000.0 / f64::from(acc).abs()) as f32;
+            let exact = acc as f64 * m as f64;
+            let expect = (exact.round_ties_even() as i64).clamp(-128, 127) as i8;
+            assert_eq!(requantize_exact(acc, m, 0), expect, "{acc} * {m:e}");
+            let f = (round_ties_even(acc as f32 * m)).clamp(-128.0, 127.0) as i8;
+            differs_in_f32 += usize::from(f != expect);
+        }
+        assert!(
+            differs_in_f32 > 0,
+            "the test never hits a double-rounding case"
+        );
     }
 }

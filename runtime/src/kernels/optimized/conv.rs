@@ -7,7 +7,7 @@
 //!   output row, each kernel tap adds a scaled input row segment into int32 accumulators.
 
 use super::dot::{dot_i16_i8, prepare};
-use crate::kernels::quant::{QParams, multiplier, read_f32, read_i32, requantize};
+use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
 /// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`.
@@ -31,6 +31,8 @@ struct Conv<'a, 'p> {
     taps: usize,
     /// The lowest output value (the zero point with a fused ReLU).
     lo: i8,
+    /// How accumulators are rounded.
+    rounding: Rounding,
 }
 
 /// Bit-exact with [`crate::kernels::reference::conv2d`].
@@ -56,6 +58,7 @@ pub fn conv2d(
         out_w,
         taps: g.in_c * g.k_h * g.k_w,
         lo: if relu { qy.zero_point } else { -128 } as i8,
+        rounding: Rounding::of_layer(qx, p.w_scales, g.out_c, qy),
     };
     if c.taps <= MAX_PATCH {
         patches(&c, y);
@@ -110,6 +113,7 @@ fn patches(c: &Conv<'_, '_>, y: &mut [i8]) {
         qy,
         taps,
         lo,
+        rounding,
         ..
     } = *c;
     let (out_w, out_plane) = (c.out_w, c.out_h * c.out_w);
@@ -130,7 +134,7 @@ fn patches(c: &Conv<'_, '_>, y: &mut [i8]) {
             for (j, w_oc) in w_block.chunks_exact(taps).enumerate() {
                 let acc = bias[j] + dot_i16_i8(patch, w_oc);
                 if let Some(o) = y.get_mut((oc0 + j) * out_plane + pix) {
-                    *o = requantize(acc, m[j], qy.zero_point).max(lo);
+                    *o = rounding.requantize(acc, m[j], qy.zero_point).max(lo);
                 }
             }
         }
@@ -149,6 +153,7 @@ fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
         out_w,
         taps,
         lo,
+        rounding,
     } = *c;
     let z = qx.zero_point;
     let plane = g.in_h * g.in_w;
@@ -208,7 +213,7 @@ fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
                     }
                 }
                 for (o, a) in y_chunk.iter_mut().zip(&acc[..n]) {
-                    *o = requantize(*a, m, qy.zero_point).max(lo);
+                    *o = rounding.requantize(*a, m, qy.zero_point).max(lo);
                 }
             }
         }

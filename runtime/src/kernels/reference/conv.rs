@@ -1,7 +1,7 @@
 //! Conv2d (and Linear, a 1x1 conv on `[K, 1, 1]`): int8 x int8 -> int32, requantized per output
 //! channel.
 
-use crate::kernels::quant::{QParams, multiplier, read_f32, read_i32, requantize};
+use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 
 /// Shape of a conv: input `[in_c, in_h, in_w]`, kernel `[out_c, in_c, k_h, k_w]`,
 /// symmetric zero padding `pad` (in real values) and `stride`.
@@ -110,6 +110,7 @@ pub fn conv2d(
     };
     let taps = g.in_c * g.k_h * g.k_w;
     let lo = if relu { qy.zero_point } else { -128 } as i8;
+    let rounding = Rounding::of_layer(qx, p.w_scales, g.out_c, qy);
     let mut outputs = y.chunks_exact_mut(out_h * out_w);
     for (oc, w_oc) in p.weights.chunks_exact(taps).take(g.out_c).enumerate() {
         let Some(y_oc) = outputs.next() else { return };
@@ -135,7 +136,7 @@ pub fn conv2d(
                         }
                     }
                 }
-                *out = requantize(acc, m, qy.zero_point).max(lo);
+                *out = rounding.requantize(acc, m, qy.zero_point).max(lo);
             }
         }
     }

@@ -5,7 +5,7 @@
 
 mod conv;
 mod elementwise;
-mod norm;
+pub mod norm;
 mod resize;
 
 pub use conv::{ConvGeometry, DenseParams, conv2d};

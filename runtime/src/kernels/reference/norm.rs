@@ -1,8 +1,20 @@
 //! GroupNorm with exact integer statistics.
 //!
-//! Per group, `s1 = sum(q - z)` and `s2 = sum((q - z)^2)` are exact in `i64`, and so is
-//! `n s2 - s1^2 = n^2 var_q`. Only the normalisation `1 / sqrt(var + eps)` and the per-channel
-//! affine map run in `f32`.
+//! Per group of `n` values with `d = q - z`, the sums `s1 = sum(d)` and `s2 = sum(d^2)` are
+//! exact in `i64`, and so are `v = n s2 - s1^2 = n^2 var_q` and every centred value
+//! `u = n d - s1 = n (d - mean_q)`. Since `(x - mean) / sqrt(var + eps) = u / sqrt(v + c)`
+//! with `c = eps n^2 / s_x^2`, the input scale only enters through `c`, and the kernel runs
+//! these `f32` operations, each once and in this order:
+//!
+//! ```text
+//! inv = 1 / sqrt(f32(v) + c)                  per group (correctly rounded sqrt)
+//! a_c = inv * (gamma_c / s_y)                 per channel
+//! y   = saturate(round_half_even(f32(u) * a_c + beta_c / s_y) + z_y)
+//! ```
+//!
+//! The int8 ONNX writes the same sequence as ONNX ops (integer ReduceSum, Sqrt, Div, Mul, Add,
+//! QuantizeLinear with scale 1), with [`variance_offset`] and [`affine`] as its constants, so
+//! tract and the device compute identical bits.
 
 use crate::kernels::quant::{QParams, read_f32, saturate};
 use crate::math::{round_ties_even, sqrt};
@@ -21,6 +33,27 @@ pub struct GroupNormGeometry {
     pub eps: f32,
 }
 
+impl GroupNormGeometry {
+    /// Values per group (`channels / groups * plane`), 0 without groups.
+    pub fn group_len(&self) -> usize {
+        self.channels
+            .checked_div(self.groups)
+            .map_or(0, |c| c * self.plane)
+    }
+}
+
+/// `c = eps n^2 / s_x^2`: the variance epsilon in units of the integer statistic
+/// `n s2 - s1^2`, for groups of `n` values of input scale `s_x`.
+pub fn variance_offset(eps: f32, n: usize, s_x: f32) -> f32 {
+    let n = n as f32;
+    n * n * eps / (s_x * s_x)
+}
+
+/// The per-channel affine map in output quantization units: `(gamma / s_y, beta / s_y)`.
+pub fn affine(gamma: f32, beta: f32, s_y: f32) -> (f32, f32) {
+    (gamma / s_y, beta / s_y)
+}
+
 /// `y = Q((x - mean_g) / sqrt(var_g + eps) * gamma_c + beta_c)`; `gamma` and `beta` are
 /// `channels` little-endian `f32` each.
 pub fn group_norm(
@@ -32,35 +65,37 @@ pub fn group_norm(
     qy: QParams,
     y: &mut [i8],
 ) {
-    let Some(per_group) = g.channels.checked_div(g.groups) else {
-        return;
-    };
-    let len = per_group * g.plane;
+    let len = g.group_len();
     if len == 0 {
         return;
     }
     let n = len as i64;
+    let c = variance_offset(g.eps, len, qx.scale);
+    let zx = i64::from(qx.zero_point);
+    let per_group = g.channels / g.groups.max(1);
     for (gi, (x_g, y_g)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
         let (mut s1, mut s2) = (0i64, 0i64);
         for v in x_g {
-            let d = i64::from(*v) - i64::from(qx.zero_point);
+            let d = i64::from(*v) - zx;
             s1 += d;
             s2 += d * d;
         }
-        let mean_q = s1 as f32 / len as f32;
-        let var_q = (n * s2 - s1 * s1) as f32 / (len as f32 * len as f32);
-        let inv_std = 1.0 / sqrt(var_q * qx.scale * qx.scale + g.eps);
+        let inv = 1.0 / sqrt((n * s2 - s1 * s1) as f32 + c);
+        // u = n (q - z) - s1 = n q - (n z + s1), in i32: exact for groups of up to 4 M values
+        // (|u| <= 2 n 255); wrapping beyond, so an absurd pack cannot make it panic.
+        let n32 = len as i32;
+        let offset = (n * zx + s1) as i32;
         for (ci, (x_c, y_c)) in x_g
             .chunks_exact(g.plane)
             .zip(y_g.chunks_exact_mut(g.plane))
             .enumerate()
         {
-            let c = gi * per_group + ci;
-            let a = read_f32(gamma, c) * inv_std * qx.scale / qy.scale;
-            let b = read_f32(beta, c) / qy.scale;
+            let ch = gi * per_group + ci;
+            let (gs, bs) = affine(read_f32(gamma, ch), read_f32(beta, ch), qy.scale);
+            let a = inv * gs;
             for (o, v) in y_c.iter_mut().zip(x_c) {
-                let t = (i32::from(*v) - qx.zero_point) as f32 - mean_q;
-                *o = saturate(round_ties_even(a * t + b) + qy.zero_point as f32);
+                let u = n32.wrapping_mul(i32::from(*v)).wrapping_sub(offset) as f32;
+                *o = saturate(round_ties_even(u * a + bs) + qy.zero_point as f32);
             }
         }
     }
