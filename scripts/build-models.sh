@@ -8,14 +8,14 @@ B=./target/release/edgediff
 
 build_two_moons() {
   local d=models/two-moons s="--sampler dpmpp --steps 20 --spacing linspace"
-  $B train --data two-moons --hidden 64 --depth 2 --steps 8000 --seed 0 --out $d --force
+  $B train --data two-moons --hidden 64 --depth 2 --steps 8000 --seed 0 --objective v --out $d --force
   $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 1024 --force
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
 build_digits_mlp() {
   local d=models/digits-mlp s="--sampler dpmpp --steps 20 --spacing linspace"
-  $B train --data digits --hidden 192 --depth 2 --temb 64 --steps 6000 --batch 128 --seed 0 --out $d --force
+  $B train --data digits --hidden 192 --depth 2 --temb 64 --steps 6000 --batch 128 --seed 0 --objective v --out $d --force
   $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 256 --tail-scale 1 --force
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }

@@ -19,5 +19,6 @@ pub fn run(data: &[u8]) {
     let Ok(plan) = plan::build(&schedule, &cfg) else {
         return;
     };
-    let _ = edgediff::cli::quantize::pack_for_plan(&proto, "fuzz.onnx", &plan, 2, 0);
+    let calib = edgediff::quantize::calibrate::CalibConfig::new(2);
+    let _ = edgediff::cli::quantize::pack_for_plan(&proto, "fuzz.onnx", &plan, &calib);
 }

@@ -102,7 +102,8 @@ fn per_sample(c: &mut Criterion) {
     ] {
         let args = sampler_args(opts);
         let plan = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
-        let q = quantize_for_plan(&proto, "two-moons", &plan, 64, 0).unwrap();
+        let calib = edgediff::quantize::calibrate::CalibConfig::new(64);
+        let q = quantize_for_plan(&proto, "two-moons", &plan, &calib).unwrap();
         let bytes = write_pack(&q, &plan, None).unwrap().bytes;
         let pack = Pack::parse(&bytes).unwrap();
         let mut arena = vec![0i8; pack.arena_bytes()];

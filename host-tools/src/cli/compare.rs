@@ -1,6 +1,8 @@
-//! `edgediff compare`: a float 2-D model against its int8 version under several samplers and
-//! step counts (DDPM 1000, DDIM 50/20/10, DPM-Solver++ 20/10/5). Each int8 column is a pack
-//! quantized for that sampler, since a pack's time tables cover only its own steps.
+//! `edgediff compare`: a float model against its int8 version under several samplers and step
+//! counts (DDPM 1000, DDIM 50/20/10, DPM-Solver++ 20/10/5). Each int8 column is a pack
+//! quantized for that sampler, since a pack's time tables cover only its own steps. 2-D
+//! models are measured with sliced W1 and MMD, digits models with the classifier's Fréchet
+//! distance (and label accuracy when conditional).
 
 use super::Error;
 use super::eval::quality_2d;
@@ -8,12 +10,14 @@ use super::quantize::pack_for_plan;
 use super::sample::Dyn;
 use super::sampler_args::ScheduleArgs;
 use crate::data::Toy2d;
+use crate::data::digits::Digits;
 use crate::engines::{TractDenoiser, TractInput};
+use crate::eval::classifier::{Classifier, quality_digits};
 use crate::onnx::read_model;
+use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE};
 use crate::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
@@ -21,15 +25,33 @@ use std::path::PathBuf;
 /// Options of `edgediff compare`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// The float ONNX epsilon-network.
+    /// The float ONNX network (noise, x0 or v prediction).
     #[arg(long)]
     pub model: PathBuf,
-    /// The 2-D data set it was trained on.
+    /// The 2-D data set it was trained on (omit for digits models).
     #[arg(long, value_enum)]
-    pub data: Toy2d,
+    pub data: Option<Toy2d>,
     /// Samples per cell.
     #[arg(long, short = 'n', default_value_t = 2000)]
     pub samples: usize,
+    /// Classifier-free guidance scale (conditional models; calibration uses it too).
+    #[arg(long, default_value_t = 1.0)]
+    pub guidance: f32,
+    /// Calibration trajectories per int8 cell.
+    #[arg(long, default_value_t = 256)]
+    pub calib: usize,
+    /// Noise scale of the calibration's tail trajectories (1: none), as in `quantize`.
+    #[arg(long, default_value_t = DEFAULT_TAIL_SCALE)]
+    pub tail_scale: f32,
+    /// Only the samplers whose name starts with this (e.g. `DDIM`).
+    #[arg(long)]
+    pub only: Option<String>,
+    /// The digits classifier.
+    #[arg(long, default_value = super::classifier::DEFAULT_CLASSIFIER)]
+    pub classifier: PathBuf,
+    /// The digits file.
+    #[arg(long, default_value = crate::data::digits::DEFAULT_PATH)]
+    pub digits: PathBuf,
     /// The noise schedule the model was trained with.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
@@ -69,52 +91,103 @@ pub fn samplers(train_steps: usize) -> Vec<(String, PlanConfig)> {
     v
 }
 
+/// How one cell's samples are scored.
+enum Metric {
+    /// 2-D: sliced W1 and MMD against fresh data.
+    Toy(Toy2d),
+    /// Digits: the classifier's Fréchet distance and label accuracy.
+    Digits(Box<(Classifier, Digits)>),
+}
+
+impl Metric {
+    fn header(&self) -> &'static str {
+        match self {
+            Metric::Toy(_) => {
+                "| sampler | float sliced W1 | int8 sliced W1 | int8 / float | float MMD^2 | int8 MMD^2 |\n|---|---|---|---|---|---|"
+            }
+            Metric::Digits(_) => {
+                "| sampler | float FD | int8 FD | int8 / float | float label acc. | int8 label acc. |\n|---|---|---|---|---|---|"
+            }
+        }
+    }
+
+    /// (main score, secondary score, floor of the main score).
+    fn score(&self, x: &[f32], labels: &[u16], seed: u64) -> (f64, Option<f64>, f64) {
+        match self {
+            Metric::Toy(data) => {
+                let q = quality_2d(x, *data, seed);
+                (q.sw1, Some(q.mmd2), q.sw1_floor)
+            }
+            Metric::Digits(cd) => {
+                let q = quality_digits(&cd.0, x, labels, &cd.1);
+                (q.fd, q.label_accuracy, q.fd_floor)
+            }
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
     let schedule = args.schedule.build()?;
     let file = args.model.display().to_string();
     let proto = read_model(&args.model)?;
+    let metric = match args.data {
+        Some(d) => Metric::Toy(d),
+        None => Metric::Digits(Box::new((
+            Classifier::load(&args.classifier)?,
+            Digits::load(&args.digits)?,
+        ))),
+    };
+    let calib = CalibConfig {
+        guidance: args.guidance,
+        seed: args.seed,
+        tail_scale: args.tail_scale,
+        ..CalibConfig::new(args.calib)
+    };
     println!(
-        "{} samples per cell; sliced W1 to fresh {:?} data (and RBF MMD^2)",
-        args.samples, args.data
+        "{} samples per cell, seed {}, guidance {}",
+        args.samples, args.seed, args.guidance
     );
-    println!(
-        "| sampler | float sliced W1 | int8 sliced W1 | int8 / float | float MMD^2 | int8 MMD^2 |"
-    );
-    println!("|---|---|---|---|---|---|");
+    println!("{}", metric.header());
     let mut floor = 0.0;
-    for (name, cfg) in samplers(schedule.train_steps()) {
+    let lineup = samplers(schedule.train_steps())
+        .into_iter()
+        .filter(|(name, _)| args.only.as_ref().is_none_or(|o| name.starts_with(o)));
+    for (name, cfg) in lineup {
         let plan = plan::build(&schedule, &cfg)?;
+        let bytes = pack_for_plan(&proto, &file, &plan, &calib)?;
+        let pack = Pack::parse(&bytes)?;
+        let meta = *pack.meta();
+        let classes = meta.num_classes;
+        let labels: Vec<u16> = (0..if classes > 0 { args.samples } else { 0 })
+            .map(|i| (i % usize::from(classes)) as u16)
+            .collect();
         let job = Job {
             plan: &plan,
-            prediction: PredictionType::Epsilon,
+            prediction: meta.prediction,
             clip_sample: None,
-            dim: 2,
+            dim: meta.sample_len(),
             n: args.samples,
-            labels: &[],
+            labels: &labels,
             seed: args.seed,
         };
-        let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
+        let mut float =
+            TractDenoiser::new(&proto, &file, TractInput::Timestep, classes, args.guidance)?;
         let xf = super::in_model(&file, job.run(&mut Dyn(&mut float)))?;
-        let bytes = pack_for_plan(&proto, &file, &plan, 256, args.seed)?;
-        let pack = Pack::parse(&bytes)?;
         let mut arena = vec![0i8; pack.arena_bytes()];
         let mut engine = Engine::new(pack, &mut arena)?;
         let xq = job.run(&mut engine)?;
-        let (qf, qq) = (
-            quality_2d(&xf, args.data, args.seed),
-            quality_2d(&xq, args.data, args.seed),
-        );
-        floor = qf.sw1_floor;
+        let (f, f2, fl) = metric.score(&xf, &labels, args.seed);
+        let (q, q2, _) = metric.score(&xq, &labels, args.seed);
+        floor = fl;
+        let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
         println!(
-            "| {name} | {:.4} | {:.4} | {:.2} | {:.5} | {:.5} |",
-            qf.sw1,
-            qq.sw1,
-            qq.sw1 / qf.sw1,
-            qf.mmd2,
-            qq.mmd2
+            "| {name} | {f:.4} | {q:.4} | {:.2} | {} | {} |",
+            q / f,
+            opt(f2),
+            opt(q2)
         );
     }
-    println!("noise floor (two data draws): sliced W1 {floor:.4}");
+    println!("noise floor (two data draws): {floor:.4}");
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::eval::elbo::{Elbo, elbo};
 use crate::onnx::read_model;
+use crate::quantize::calibrate::CalibConfig;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::sampler::plan::{self, DdpmVariance, PlanConfig, SamplerKind};
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 /// Options of `edgediff elbo`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// The float ONNX epsilon-network.
+    /// The float ONNX network (noise, x0 or v prediction).
     #[arg(long)]
     pub model: PathBuf,
     /// The 2-D data set it was trained on.
@@ -49,14 +50,6 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
     let proto = read_model(&args.model)?;
     // Held-out points: a seed the trainer never uses for batches.
     let data = args.data.sample(args.samples, args.seed ^ 0x0e1b_0e1b);
-    let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
-    let identity = |t: usize| t;
-    let f = super::in_model(
-        &file,
-        elbo(
-            &mut float, &identity, &schedule, &data, 2, args.draws, args.seed,
-        ),
-    )?;
     let every = PlanConfig::new(
         SamplerKind::Ddpm {
             variance: DdpmVariance::FixedSmall,
@@ -65,14 +58,28 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
         Spacing::Leading,
     );
     let plan = plan::build(&schedule, &every)?;
-    let bytes = pack_for_plan(&proto, &file, &plan, 64, args.seed)?;
+    let calib = CalibConfig {
+        seed: args.seed,
+        ..CalibConfig::new(64)
+    };
+    let bytes = pack_for_plan(&proto, &file, &plan, &calib)?;
     let pack = Pack::parse(&bytes)?;
+    let prediction = pack.meta().prediction;
+    let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
+    let identity = |t: usize| t;
+    let f = super::in_model(
+        &file,
+        elbo(
+            &mut float, prediction, &identity, &schedule, &data, 2, args.draws, args.seed,
+        ),
+    )?;
     let mut arena = vec![0i8; pack.arena_bytes()];
     let mut engine = Engine::new(pack, &mut arena)?;
     // Leading spacing over every step visits t = T-1, ..., 0: row i holds t = T-1-i.
     let row_of = |t: usize| t_max - 1 - t;
     let q = elbo(
         &mut engine,
+        prediction,
         &row_of,
         &schedule,
         &data,

@@ -69,29 +69,20 @@ pub fn load_float(
     Ok((g, plan))
 }
 
-/// Quantizes a float model for `plan` in memory (min-max calibration on `calib`
-/// trajectories, static scales).
+/// Quantizes a float model for `plan` in memory (one scale set, calibrated as `calib` says).
 pub fn quantize_for_plan(
     proto: &tract_onnx::pb::ModelProto,
     file: &str,
     plan: &Plan,
-    calib: usize,
-    seed: u64,
+    calib: &CalibConfig,
 ) -> Result<QGraph, Error> {
     let opts = ImportOptions {
         timesteps: plan.rows.iter().map(|r| r.t).collect(),
         prediction: PredictionType::Epsilon,
     };
     let g = import(proto, file, &opts)?;
-    let ranges = calibrate(
-        &g,
-        plan,
-        &CalibConfig {
-            seed,
-            ..CalibConfig::new(calib)
-        },
-    )?;
-    Ok(to_qgraph(&g, &ranges, 1.0))
+    let ranges = calibrate(&g, plan, calib)?;
+    Ok(to_qgraph(&g, &ranges, calib.guidance))
 }
 
 /// [`quantize_for_plan`], compiled: the pack bytes.
@@ -99,10 +90,9 @@ pub fn pack_for_plan(
     proto: &tract_onnx::pb::ModelProto,
     file: &str,
     plan: &Plan,
-    calib: usize,
-    seed: u64,
+    calib: &CalibConfig,
 ) -> Result<Vec<u8>, Error> {
-    let q = quantize_for_plan(proto, file, plan, calib, seed)?;
+    let q = quantize_for_plan(proto, file, plan, calib)?;
     Ok(crate::compile::writer::write_pack(&q, plan, None)?.bytes)
 }
 
@@ -168,7 +158,28 @@ pub fn run(args: &Args) -> Result<(), Error> {
         args.out.display()
     );
     print_report(&g, &q, &plan, args)?;
+    if let Some(note) = epsilon_note(&g, &q, &plan) {
+        println!("\n{note}");
+    }
     Ok(())
+}
+
+/// A warning for noise-prediction networks whose output grid cannot resolve the data at the
+/// noisiest step: there `eps = (x - alpha x0) / sigma` carries the data only through
+/// `alpha / sigma x0`, and sampling divides the error by `alpha` again.
+fn epsilon_note(g: &FloatGraph, q: &QGraph, plan: &Plan) -> Option<String> {
+    let first = plan.rows.first()?;
+    let data_gain = first.alpha / first.sigma;
+    let lsb = q.qparams.first()?.get(q.tensors[q.output].qparam)?.scale;
+    (g.prediction == PredictionType::Epsilon && data_gain < lsb).then(|| {
+        format!(
+            "note: noise prediction: at t={} the data enters the output as {data_gain:.4} x0, \
+             below one output LSB ({lsb:.4}), so the int8 network cannot see the data at the \
+             noisiest steps. A network trained to predict v (edgediff train --objective v) \
+             keeps it on the grid (docs/quantization.md).",
+            first.t
+        )
+    })
 }
 
 /// Float vs fake-quantized int8 along 32 float sampling trajectories.

@@ -1,5 +1,6 @@
-//! The variational bound of a 2-D (or any continuous) epsilon-network, in nats per dimension
-//! (Ho et al. 2020, eq. 5, with the noise parameterization; notes in Luo 2022).
+//! The variational bound of a 2-D (or any continuous) diffusion model, in nats per dimension
+//! (Ho et al. 2020, eq. 5, with the noise parameterization; notes in Luo 2022). Networks that
+//! predict x0 or v are converted to their noise prediction first.
 //!
 //! `-log p(x0) <= L_T + sum_{t=1}^{T-1} L_t + L_0` with, per data point,
 //! - `L_T = KL(N(sqrt(abar_T) x0, 1 - abar_T) || N(0, 1))` in closed form;
@@ -13,6 +14,7 @@
 
 use edgediff_runtime::Denoiser;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
+use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::schedule::betas::NoiseSchedule;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -31,10 +33,12 @@ pub struct Elbo {
 }
 
 /// Estimates the bound over `data` (rows of `dim`) with `draws` timesteps per point. The
-/// denoiser is called with timestep `t` and step row `step_of(t)`, so a pack needs a row for
-/// every training step.
+/// denoiser (predicting `prediction`) is called with timestep `t` and step row `step_of(t)`,
+/// so a pack needs a row for every training step.
+#[allow(clippy::too_many_arguments)]
 pub fn elbo(
     den: &mut impl Denoiser,
+    prediction: PredictionType,
     step_of: &dyn Fn(usize) -> usize,
     schedule: &NoiseSchedule,
     data: &[f32],
@@ -68,6 +72,7 @@ pub fn elbo(
                 xt[j] = a * x0[j] + s * eps[j];
             }
             den.eval(&xt, t as u32, step_of(t), &[], &mut out)?;
+            to_eps(prediction, &mut out, &xt, a, s);
             let err: f64 = eps
                 .iter()
                 .zip(&out)
@@ -85,6 +90,7 @@ pub fn elbo(
             xt[j] = a * x0[j] + s * eps[j];
         }
         den.eval(&xt, 0, step_of(0), &[], &mut out)?;
+        to_eps(prediction, &mut out, &xt, a, s);
         let beta = betas[0];
         for j in 0..dim {
             let mu = (f64::from(xt[j]) - beta / (1.0 - abar[0]).sqrt() * f64::from(out[j]))
@@ -101,4 +107,11 @@ pub fn elbo(
         diffusion,
         reconstruction,
     })
+}
+
+/// Replaces the network outputs `out` at `x` (`alpha`, `sigma`) by their noise prediction.
+fn to_eps(prediction: PredictionType, out: &mut [f32], x: &[f32], alpha: f32, sigma: f32) {
+    for (o, x) in out.iter_mut().zip(x) {
+        *o = prediction.to_x0_eps(*o, *x, alpha, sigma).1;
+    }
 }

@@ -297,7 +297,8 @@ fn main() {
             "--sampler ddim --steps {steps} --spacing linspace"
         ));
         let p = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
-        let bytes = pack_for_plan(&proto, "two-moons", &p, 16, 0).unwrap();
+        let calib = edgediff::quantize::calibrate::CalibConfig::new(16);
+        let bytes = pack_for_plan(&proto, "two-moons", &p, &calib).unwrap();
         let pack = Pack::parse(&bytes).unwrap();
         writeln!(
             w,
