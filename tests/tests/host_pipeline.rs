@@ -5,11 +5,12 @@ use edgediff::compile::graph::QOp;
 use edgediff::compile::writer::write_pack;
 use edgediff::data::Toy2d;
 use edgediff::model::FOp;
+use edgediff::model::evaluate;
 use edgediff::onnx::build::{Attr, GraphBuilder};
 use edgediff::onnx::import::{ImportOptions, import};
 use edgediff::onnx::qonnx;
 use edgediff::quantize::calibrate::{CalibConfig, calibrate};
-use edgediff::quantize::to_qgraph;
+use edgediff::quantize::{fold_bias_into_step_tables, to_qgraph};
 use edgediff::train::export::mlp_onnx;
 use edgediff::train::mlp::MlpSpec;
 use edgediff::train::{Arch, TrainConfig, train};
@@ -19,6 +20,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
+use edgediff_tests::layers::compare_layers;
 use prost::Message;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -39,8 +41,8 @@ fn opts(p: &Plan) -> ImportOptions {
     }
 }
 
-#[test]
-fn train_export_import_quantize_compile_run() {
+/// A small MLP trained for 60 steps, as the float ONNX the trainer writes.
+fn trained_mlp() -> ModelProto {
     let spec = MlpSpec {
         dim: 2,
         hidden: 16,
@@ -67,7 +69,12 @@ fn train_export_import_quantize_compile_run() {
     .unwrap();
     let model = mlp_onnx(&spec, &trained.weights, PredictionType::Epsilon).unwrap();
     // Round trip through bytes, as a file would.
-    let model = ModelProto::decode(model.encode_to_vec().as_slice()).unwrap();
+    ModelProto::decode(model.encode_to_vec().as_slice()).unwrap()
+}
+
+#[test]
+fn train_export_import_quantize_compile_run() {
+    let model = trained_mlp();
     let p = plan();
     let g = import(&model, "trained", &opts(&p)).unwrap();
     let convs = g
@@ -102,6 +109,58 @@ fn train_export_import_quantize_compile_run() {
     };
     let x = job.run(&mut engine).unwrap();
     assert!(x.iter().all(|v| v.is_finite()));
+}
+
+/// `--per-step` on the shipped two-moons model: the input layer's bias moves into the
+/// time-embedding table (same float function), so the network input gets a grid per step,
+/// fine at the clean steps; tract runs one plan per step and agrees with the runtime on every
+/// layer.
+#[test]
+fn per_step_quantization_gives_the_input_a_grid_per_step() {
+    let model = edgediff::onnx::read_model(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/two-moons/float.onnx"),
+    )
+    .unwrap();
+    let p = plan();
+    let g = import(&model, "trained", &opts(&p)).unwrap();
+    let mut folded = g.clone();
+    assert_eq!(fold_bias_into_step_tables(&mut folded), 1);
+    let first_bias = |g: &edgediff::model::FloatGraph| match &g.ops[1] {
+        FOp::Conv { bias, .. } => bias.clone(),
+        other => panic!("op 1 is {other:?}"),
+    };
+    assert!(first_bias(&g).iter().any(|b| *b != 0.0));
+    assert!(first_bias(&folded).iter().all(|b| *b == 0.0));
+    for step in [0, 4, 7] {
+        let x = [0.3f32, -1.2];
+        let (a, b) = (evaluate(&g, &x, step, 0), evaluate(&folded, &x, step, 0));
+        for (u, v) in a[g.output].iter().zip(&b[folded.output]) {
+            assert!((u - v).abs() < 1e-5, "step {step}: {u} vs {v}");
+        }
+    }
+    let cfg = CalibConfig {
+        per_step: true,
+        ..CalibConfig::new(16)
+    };
+    let ranges = calibrate(&folded, &p, &cfg).unwrap();
+    let q = to_qgraph(&folded, &ranges, 1.0);
+    let input_scale = |row: usize| q.qparams[row][q.tensors[q.input].qparam].scale;
+    assert_eq!(q.qparams.len(), p.rows.len());
+    assert!(
+        input_scale(p.rows.len() - 1) < 0.8 * input_scale(0),
+        "input grid {} at the last step vs {} at the first",
+        input_scale(p.rows.len() - 1),
+        input_scale(0)
+    );
+    let timesteps = opts(&p).timesteps;
+    let back = qonnx::read(&qonnx::write(&q, &timesteps), "q").unwrap();
+    assert_eq!(back.graph, q);
+    let pack = write_pack(&q, &p, None).unwrap().bytes;
+    let inputs: Vec<(usize, u16, Vec<f32>)> = (0..p.rows.len())
+        .flat_map(|s| (0..16).map(move |i| (s, 0, vec![(i as f32 - 8.0) / 3.0, 0.7])))
+        .collect();
+    let agreement = compare_layers(&back, &pack, &inputs);
+    assert!(agreement.iter().all(|a| a.differ == 0), "{agreement:?}");
 }
 
 /// onnx.checker-level checks of the int8 form: opset, node types, initializer dtypes/shapes.

@@ -1,59 +1,133 @@
 //! Quality bounds of the shipped models, int8 against float, with the seeded sampler.
 //!
-//! Measured run-to-run (seeds 0..3, 300 samples): the U-Net's feature Fréchet distance varies
-//! by about +-0.5 around 8 for both float and int8, so the 20% bound of the issue is tested on
-//! the mean of two seeds, with float measured in the same run.
+//! Each bound is on the mean of two seeds, with float measured in the same run. Measured
+//! run-to-run (seeds 0 and 1):
+//! - two-moons (v prediction), 5,000 samples: sliced W1 int8 / float differs by about 10%
+//!   between seeds (0.99 and 0.88 at 10,000 samples); the issue's bound is 1.2;
+//! - digits MLP (v prediction), 500 samples: Fréchet distance int8 / float 1.02-1.03;
+//! - digits U-Net (noise prediction, guidance 2), 300 samples: the Fréchet distance varies by
+//!   about +-0.5 around 8 for both float and int8.
 
 use edgediff::cli::demo::sampler_args;
+use edgediff::cli::eval::quality_2d;
 use edgediff::cli::sample::{Dyn, EngineName, load};
+use edgediff::data::Toy2d;
 use edgediff::data::digits::Digits;
-use edgediff::eval::classifier::{Classifier, quality_digits};
+use edgediff::eval::classifier::{Classifier, DigitsQuality, quality_digits};
 use edgediff::sampling::Job;
 use std::path::PathBuf;
+
+const SAMPLER: &str = "--sampler dpmpp --steps 20 --spacing linspace";
 
 fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 
-#[test]
-fn conditional_digits_unet_int8_matches_float_quality() {
+/// `n` samples of shipped model `name` through `engine` (`file` in its folder).
+fn samples(
+    name: &str,
+    engine: EngineName,
+    file: &str,
+    n: usize,
+    labels: &[u16],
+    guidance: f32,
+    seed: u64,
+) -> Vec<f32> {
+    let args = sampler_args(SAMPLER);
+    let mut l = load(&models().join(name).join(file), engine, &args, guidance).unwrap();
+    let job = Job {
+        plan: &l.plan,
+        prediction: l.prediction,
+        clip_sample: l.clip,
+        dim: l.dim,
+        n,
+        labels,
+        seed,
+    };
+    job.run(&mut Dyn(l.denoiser.as_mut())).unwrap()
+}
+
+/// Digits quality of the int8 model (runtime) and the float model (tract) for seeds 0 and 1.
+fn digits_int8_and_float(
+    name: &str,
+    n: usize,
+    labels: &[u16],
+    guidance: f32,
+) -> Vec<(DigitsQuality, DigitsQuality)> {
     let m = models();
     let c = Classifier::load(&m.join("digits-classifier/classifier.bin")).unwrap();
     let real = Digits::load(&m.join("data/digits.csv.gz")).unwrap();
-    let args = sampler_args("--sampler dpmpp --steps 20 --spacing linspace");
-    let n = 300;
-    let labels: Vec<u16> = (0..n).map(|i| (i % 10) as u16).collect();
-    let score = |engine, file: &str, seed| {
-        let mut l = load(&m.join("digits-unet").join(file), engine, &args, 2.0).unwrap();
-        let job = Job {
-            plan: &l.plan,
-            prediction: l.prediction,
-            clip_sample: l.clip,
-            dim: l.dim,
-            n,
-            labels: &labels,
-            seed,
-        };
-        let x = job.run(&mut Dyn(l.denoiser.as_mut())).unwrap();
-        quality_digits(&c, &x, &labels, &real)
-    };
-    let (mut fd_int, mut fd_float, mut acc_int) = (0.0, 0.0, 0.0);
-    for seed in 0..2 {
-        let qi = score(EngineName::Runtime, "model.pack", seed);
-        let qf = score(EngineName::TractFloat, "float.onnx", seed);
-        println!(
-            "seed {seed}: FD int8 {:.2} float {:.2} (floor {:.2}); label accuracy int8 {:?} float {:?}",
-            qi.fd, qf.fd, qi.fd_floor, qi.label_accuracy, qf.label_accuracy
-        );
-        fd_int += qi.fd / 2.0;
-        fd_float += qf.fd / 2.0;
-        acc_int += qi.label_accuracy.unwrap() / 2.0;
-    }
-    assert!(
-        fd_int <= 1.2 * fd_float,
-        "int8 FD {fd_int:.2} vs float {fd_float:.2}"
+    (0..2)
+        .map(|seed| {
+            let q = |engine, file| {
+                let x = samples(name, engine, file, n, labels, guidance, seed);
+                quality_digits(&c, &x, labels, &real)
+            };
+            let (qi, qf) = (
+                q(EngineName::Runtime, "model.pack"),
+                q(EngineName::TractFloat, "float.onnx"),
+            );
+            println!(
+                "{name} seed {seed}: FD int8 {:.2} float {:.2} (floor {:.2}); label accuracy int8 {:?} float {:?}",
+                qi.fd, qf.fd, qi.fd_floor, qi.label_accuracy, qf.label_accuracy
+            );
+            (qi, qf)
+        })
+        .collect()
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = v.collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn int8_two_moons_sliced_w1_is_within_20_percent_of_float() {
+    let runs: Vec<(f64, f64)> = (0..2)
+        .map(|seed| {
+            let sw1 = |engine, file| {
+                let x = samples("two-moons", engine, file, 5000, &[], 1.0, seed);
+                quality_2d(&x, Toy2d::TwoMoons, seed)
+            };
+            let (qi, qf) = (
+                sw1(EngineName::Runtime, "model.pack"),
+                sw1(EngineName::TractFloat, "float.onnx"),
+            );
+            println!(
+                "two-moons seed {seed}: sliced W1 int8 {:.4} float {:.4} (floor {:.4})",
+                qi.sw1, qf.sw1, qi.sw1_floor
+            );
+            (qi.sw1, qf.sw1)
+        })
+        .collect();
+    let (int8, float) = (
+        mean(runs.iter().map(|r| r.0)),
+        mean(runs.iter().map(|r| r.1)),
     );
-    assert!(acc_int >= 0.9, "label accuracy {acc_int}");
+    assert!(int8 <= 1.2 * float, "int8 {int8:.4} vs float {float:.4}");
+}
+
+#[test]
+fn int8_digits_mlp_frechet_distance_is_within_20_percent_of_float() {
+    let runs = digits_int8_and_float("digits-mlp", 500, &[], 1.0);
+    let (int8, float) = (
+        mean(runs.iter().map(|r| r.0.fd)),
+        mean(runs.iter().map(|r| r.1.fd)),
+    );
+    assert!(int8 <= 1.2 * float, "int8 FD {int8:.2} vs float {float:.2}");
+}
+
+#[test]
+fn conditional_digits_unet_int8_matches_float_quality() {
+    let labels: Vec<u16> = (0..300).map(|i| (i % 10) as u16).collect();
+    let runs = digits_int8_and_float("digits-unet", 300, &labels, 2.0);
+    let (int8, float) = (
+        mean(runs.iter().map(|r| r.0.fd)),
+        mean(runs.iter().map(|r| r.1.fd)),
+    );
+    let accuracy = mean(runs.iter().map(|r| r.0.label_accuracy.unwrap()));
+    assert!(int8 <= 1.2 * float, "int8 FD {int8:.2} vs float {float:.2}");
+    assert!(accuracy >= 0.9, "label accuracy {accuracy}");
 }
 
 #[test]
@@ -99,7 +173,7 @@ fn two_moons_variational_bound_float_and_int8() {
         "two-moons bound: float {:.4}, int8 {:.4} nats/dim",
         f.total, q.total
     );
-    // Measured on 1,000 points: float / int8 = 0.947 / 0.973 (seed 0), 0.758 / 0.756
+    // Measured on 1,000 points: float / int8 = 0.934 / 0.960 (seed 0), 0.751 / 0.766
     // (seed 1). The estimate moves by ~0.2 between seeds (20 timesteps per point), but float
     // and int8 see the same timesteps and noise, so their difference stays within a few
     // hundredths of a nat per dimension.
@@ -109,31 +183,22 @@ fn two_moons_variational_bound_float_and_int8() {
 }
 
 /// Calibration's tail trajectories keep rare, large starting noise inside the int8 network's
-/// ranges. Without them 4 of 10,000 two-moons samples (seed 0) ran away to |x| up to 85 (the
-/// data lies within |x| < 2.5); with them, 1 of 30,000 (seeds 0..3) passes 3, at 5.4.
+/// ranges. Without them 4 of 10,000 samples of the earlier noise-prediction two-moons model
+/// (seed 0) ran away to |x| up to 85 (the data lies within |x| < 2.5). The v-prediction model
+/// has none of 30,000 (seeds 0..3) beyond 3 (max 2.49).
 #[test]
 fn int8_two_moons_trajectories_do_not_run_away() {
-    let m = models();
-    let args = sampler_args("--sampler dpmpp --steps 20 --spacing linspace");
-    let mut l = load(
-        &m.join("two-moons/model.pack"),
-        EngineName::Runtime,
-        &args,
-        1.0,
-    )
-    .unwrap();
     let (mut beyond_3, mut max) = (0, 0.0f32);
     for seed in 0..3 {
-        let job = Job {
-            plan: &l.plan,
-            prediction: l.prediction,
-            clip_sample: l.clip,
-            dim: 2,
-            n: 10_000,
-            labels: &[],
+        let x = samples(
+            "two-moons",
+            EngineName::Runtime,
+            "model.pack",
+            10_000,
+            &[],
+            1.0,
             seed,
-        };
-        let x = job.run(&mut Dyn(l.denoiser.as_mut())).unwrap();
+        );
         for p in x.chunks_exact(2) {
             let r = p[0].hypot(p[1]);
             beyond_3 += usize::from(r > 3.0);

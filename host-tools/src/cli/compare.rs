@@ -111,6 +111,15 @@ impl Metric {
         }
     }
 
+    /// The secondary score as a table cell.
+    fn secondary(&self, v: Option<f64>) -> String {
+        match (self, v) {
+            (Metric::Toy(_), Some(v)) => format!("{v:.5}"),
+            (Metric::Digits(_), Some(v)) => format!("{:.1}%", 100.0 * v),
+            (_, None) => "-".into(),
+        }
+    }
+
     /// (main score, secondary score, floor of the main score).
     fn score(&self, x: &[f32], labels: &[u16], seed: u64) -> (f64, Option<f64>, f64) {
         match self {
@@ -180,12 +189,11 @@ pub fn run(args: &Args) -> Result<(), Error> {
         let (f, f2, fl) = metric.score(&xf, &labels, args.seed);
         let (q, q2, _) = metric.score(&xq, &labels, args.seed);
         floor = fl;
-        let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
         println!(
             "| {name} | {f:.4} | {q:.4} | {:.2} | {} | {} |",
             q / f,
-            opt(f2),
-            opt(q2)
+            metric.secondary(f2),
+            metric.secondary(q2)
         );
     }
     println!("noise floor (two data draws): {floor:.4}");
