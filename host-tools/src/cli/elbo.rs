@@ -10,7 +10,7 @@ use super::quantize::pack_for_plan;
 use super::sampler_args::ScheduleArgs;
 use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
-use crate::eval::elbo::{Elbo, elbo};
+use crate::eval::elbo::{Elbo, ElboConfig, elbo};
 use crate::onnx::read_model;
 use crate::quantize::calibrate::CalibConfig;
 use edgediff_runtime::engine::Engine;
@@ -65,28 +65,22 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
     let bytes = pack_for_plan(&proto, &file, &plan, &calib)?;
     let pack = Pack::parse(&bytes)?;
     let prediction = pack.meta().prediction;
+    let cfg = ElboConfig {
+        schedule: &schedule,
+        draws: args.draws,
+        seed: args.seed,
+    };
     let mut float = TractDenoiser::new(&proto, &file, TractInput::Timestep, 0, 1.0)?;
     let identity = |t: usize| t;
     let f = super::in_model(
         &file,
-        elbo(
-            &mut float, prediction, &identity, &schedule, &data, 2, args.draws, args.seed,
-        ),
+        elbo(&mut float, prediction, &identity, &data, 2, &cfg),
     )?;
     let mut arena = vec![0i8; pack.arena_bytes()];
     let mut engine = Engine::new(pack, &mut arena)?;
     // Leading spacing over every step visits t = T-1, ..., 0: row i holds t = T-1-i.
     let row_of = |t: usize| t_max - 1 - t;
-    let q = elbo(
-        &mut engine,
-        prediction,
-        &row_of,
-        &schedule,
-        &data,
-        2,
-        args.draws,
-        args.seed,
-    )?;
+    let q = elbo(&mut engine, prediction, &row_of, &data, 2, &cfg)?;
     Ok((f, q))
 }
 

@@ -32,20 +32,33 @@ pub struct Elbo {
     pub reconstruction: f64,
 }
 
-/// Estimates the bound over `data` (rows of `dim`) with `draws` timesteps per point. The
-/// denoiser (predicting `prediction`) is called with timestep `t` and step row `step_of(t)`,
-/// so a pack needs a row for every training step.
-#[allow(clippy::too_many_arguments)]
+/// How the bound is estimated.
+#[derive(Clone, Copy, Debug)]
+pub struct ElboConfig<'a> {
+    /// The forward process the model was trained with.
+    pub schedule: &'a NoiseSchedule,
+    /// Timesteps drawn per data point.
+    pub draws: usize,
+    /// Seed of the timesteps and the noise.
+    pub seed: u64,
+}
+
+/// Estimates the bound over `data` (rows of `dim`). The denoiser (predicting `prediction`) is
+/// called with timestep `t` and step row `step_of(t)`, so a pack needs a row for every
+/// training step.
 pub fn elbo(
     den: &mut impl Denoiser,
     prediction: PredictionType,
     step_of: &dyn Fn(usize) -> usize,
-    schedule: &NoiseSchedule,
     data: &[f32],
     dim: usize,
-    draws: usize,
-    seed: u64,
+    cfg: &ElboConfig<'_>,
 ) -> edgediff_runtime::Result<Elbo> {
+    let ElboConfig {
+        schedule,
+        draws,
+        seed,
+    } = *cfg;
     let abar = schedule.alphas_cumprod();
     let betas = schedule.betas();
     let t_max = abar.len();

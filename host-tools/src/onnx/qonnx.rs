@@ -192,14 +192,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     &[("axis", Attr::Int(0))],
                 );
             }
-            QOp::GroupNorm {
-                input,
-                groups,
-                gamma,
-                beta,
-                eps,
-                ..
-            } => group_norm(&mut b, k, g, *input, out, *groups, gamma, beta, *eps),
+            QOp::GroupNorm { .. } => group_norm(&mut b, k, g, op),
             QOp::StepEmbed { table, .. } | QOp::ClassEmbed { table, .. } => {
                 let len = g.tensors[out].len() as i64;
                 let rows = table.len() as i64 / len.max(1);
@@ -299,21 +292,23 @@ pub fn expose_tensors(m: &mut ModelProto, g: &QGraph) {
 
 /// GroupNorm as the kernel computes it (runtime `kernels::reference::norm`): integer
 /// statistics, then the same `f32` operations in the same order, ending in a
-/// QuantizeLinear of scale 1 (round half to even, add the zero point, saturate). The source
+/// QuantizeLinear of scale 1 (round half to even, add the zero point, saturate); `op` is a
+/// [`QOp::GroupNorm`] (nothing is written for any other op). The source
 /// `gamma`, `beta` and `eps` are kept as initializers `op{k}_gamma`, `op{k}_beta`,
 /// `op{k}_eps` that no node reads, so [`read`] recovers the op exactly.
-#[allow(clippy::too_many_arguments)]
-fn group_norm(
-    b: &mut GraphBuilder,
-    k: usize,
-    g: &QGraph,
-    input: usize,
-    out: usize,
-    groups: usize,
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) {
+fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
+    let QOp::GroupNorm {
+        input,
+        output: out,
+        groups,
+        gamma,
+        beta,
+        eps,
+    } = op
+    else {
+        return;
+    };
+    let (input, out, groups, eps) = (*input, *out, *groups, *eps);
     let row0 = &g.qparams[0];
     let (qx, qy) = (row0[g.tensors[input].qparam], row0[g.tensors[out].qparam]);
     let [c, h, w] = g.tensors[out].shape;
