@@ -103,7 +103,7 @@ fn per_sample(c: &mut Criterion) {
         let args = sampler_args(opts);
         let plan = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
         let calib = edgediff::quantize::calibrate::CalibConfig::new(64);
-        let q = quantize_for_plan(&proto, "two-moons", &plan, &calib).unwrap();
+        let q = quantize_for_plan(&proto, "two-moons", &plan, &calib, None).unwrap();
         let bytes = write_pack(&q, &plan, None).unwrap().bytes;
         let pack = Pack::parse(&bytes).unwrap();
         let mut arena = vec![0i8; pack.arena_bytes()];

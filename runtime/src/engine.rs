@@ -143,12 +143,11 @@ impl<'p, 'a> Engine<'p, 'a> {
     fn exec(&mut self, o: &OpRecord, step: usize, label: u16) -> Result<()> {
         let out_t = self.tensor(o.out)?;
         let q_out = self.qparams(step, &out_t)?;
-        let in0_t =
-            if o.in0 == NO_TENSOR || matches!(o.kind, OpKind::StepEmbed | OpKind::ClassEmbed) {
-                None
-            } else {
-                Some(self.tensor(o.in0)?)
-            };
+        let in0_t = if o.in0 == NO_TENSOR || o.kind.embed_index().is_some() {
+            None
+        } else {
+            Some(self.tensor(o.in0)?)
+        };
         let in1_t = if o.in1 == NO_TENSOR {
             None
         } else {
@@ -223,15 +222,12 @@ impl<'p, 'a> Engine<'p, 'a> {
                     io.out,
                 );
             }
-            OpKind::StepEmbed | OpKind::ClassEmbed => {
-                let row = if o.kind == OpKind::StepEmbed {
-                    step
-                } else {
-                    usize::from(label)
-                };
+            OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => {
+                let index = o.kind.embed_index().ok_or(internal("embedding op"))?;
+                let row = index.row(step, label, pack.meta().num_classes);
                 let n = io.out.len();
-                let table = blob(0, n * (row + 1))?;
-                for (d, s) in io.out.iter_mut().zip(&table[n * row..]) {
+                let table = blob(0, n.saturating_mul(row.saturating_add(1)))?;
+                for (d, s) in io.out.iter_mut().zip(table.get(n * row..).unwrap_or(&[])) {
                     *d = *s as i8;
                 }
             }

@@ -2,9 +2,11 @@
 //! and pack tests.
 
 use crate::simulate::evaluate;
-use edgediff::compile::graph::{Activation, QGraph, QOp, QTensor};
+use edgediff::compile::graph::{QGraph, QOp, QTensor};
+use edgediff::model::Activation;
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 
 /// A deterministic source of test weights.
@@ -145,9 +147,10 @@ pub fn mlp(steps: usize, per_step: bool, seed: u64) -> QGraph {
     ];
     let ops = vec![
         w.conv([0, 1], [2, 32, 1, 1, 0], false),
-        QOp::StepEmbed {
+        QOp::Embed {
             output: 2,
             table: embed_table(&mut w, steps, 32, emb_q),
+            by: EmbedIndex::Step,
         },
         QOp::Add {
             a: 1,
@@ -217,9 +220,10 @@ pub fn conv_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
             tables: vec![],
         },
         w.conv([3, 4], [8, 16, 3, 2, 1], false),
-        QOp::ClassEmbed {
+        QOp::Embed {
             output: 5,
             table: embed_table(&mut w, 11, 16, emb_q),
+            by: EmbedIndex::Class,
         },
         QOp::Add {
             a: 4,

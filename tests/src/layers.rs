@@ -21,16 +21,7 @@ pub struct OpAgreement {
 
 /// The op's kind as a word.
 pub fn op_name(op: &QOp) -> &'static str {
-    match op {
-        QOp::Conv { .. } => "Conv",
-        QOp::Add { .. } => "Add",
-        QOp::Concat { .. } => "Concat",
-        QOp::Upsample { .. } => "Upsample",
-        QOp::Lut { .. } => "Lut",
-        QOp::GroupNorm { .. } => "GroupNorm",
-        QOp::StepEmbed { .. } => "StepEmbed",
-        QOp::ClassEmbed { .. } => "ClassEmbed",
-    }
+    op.name()
 }
 
 /// Runs `inputs` (sampling step, label, float sample) through the pack on the runtime and
@@ -100,4 +91,36 @@ pub fn compare_layers(
         }
     }
     out
+}
+
+/// Records the inputs of every evaluation (step, label, one sample) while forwarding to the
+/// runtime engine.
+pub struct Recording<'p, 'a> {
+    /// The engine evaluated.
+    pub engine: Engine<'p, 'a>,
+    /// `(step, label, sample)` of every evaluation, guidance passes included.
+    pub seen: Vec<(usize, u16, Vec<f32>)>,
+}
+
+impl edgediff_runtime::Denoiser for Recording<'_, '_> {
+    fn eval(
+        &mut self,
+        x: &[f32],
+        t: u32,
+        step: usize,
+        labels: &[u16],
+        out: &mut [f32],
+    ) -> edgediff_runtime::Result<()> {
+        let meta = *self.engine.pack().meta();
+        let dim = meta.sample_len();
+        for (b, xs) in x.chunks(dim).enumerate() {
+            let null = meta.num_classes;
+            let label = labels.get(b).copied().unwrap_or(null);
+            self.seen.push((step, label, xs.to_vec()));
+            if label != null {
+                self.seen.push((step, null, xs.to_vec())); // the guidance pass
+            }
+        }
+        self.engine.eval(x, t, step, labels, out)
+    }
 }

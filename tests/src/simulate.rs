@@ -138,13 +138,9 @@ pub fn evaluate(g: &QGraph, x: &[f32], step: usize, label: usize, quantize: bool
                 }
                 y
             }
-            QOp::StepEmbed { table, .. } | QOp::ClassEmbed { table, .. } => {
+            QOp::Embed { table, by, .. } => {
                 let n = g.tensors[out].len();
-                let r = if matches!(op, QOp::StepEmbed { .. }) {
-                    step
-                } else {
-                    label
-                };
+                let r = by.row(step, label as u16, g.num_classes);
                 let q = qp(out);
                 table[r * n..(r + 1) * n]
                     .iter()

@@ -16,6 +16,7 @@ use edgediff::train::mlp::MlpSpec;
 use edgediff::train::{Arch, TrainConfig, train};
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
@@ -37,7 +38,7 @@ fn plan() -> Plan {
 fn opts(p: &Plan) -> ImportOptions {
     ImportOptions {
         timesteps: p.rows.iter().map(|r| r.t).collect(),
-        prediction: PredictionType::Epsilon,
+        prediction: None,
     }
 }
 
@@ -83,7 +84,7 @@ fn train_export_import_quantize_compile_run() {
         .filter(|o| matches!(o, FOp::Conv { .. }))
         .count();
     assert_eq!(convs, 3, "in, h0, out");
-    assert!(g.ops.iter().any(|o| matches!(o, FOp::StepEmbed { .. })));
+    assert!(g.ops.iter().any(|o| matches!(o, FOp::Embed { .. })));
     let ranges = calibrate(&g, &p, &CalibConfig::new(16)).unwrap();
     let q = to_qgraph(&g, &ranges, 1.0);
     let q_onnx = qonnx::write(&q, &opts(&p).timesteps);
@@ -337,13 +338,16 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
             FOp::Concat { .. } => "concat",
             FOp::Upsample { .. } => "upsample",
             FOp::Act { act, .. } => match act {
-                edgediff::compile::graph::Activation::Silu => "silu",
-                edgediff::compile::graph::Activation::Gelu => "gelu",
+                edgediff::model::Activation::Silu => "silu",
+                edgediff::model::Activation::Gelu => "gelu",
                 _ => "act",
             },
             FOp::GroupNorm { .. } => "groupnorm",
-            FOp::StepEmbed { .. } => "step",
-            FOp::ClassEmbed { .. } => "class",
+            FOp::Embed { by, .. } => match by {
+                EmbedIndex::Step => "step",
+                EmbedIndex::Class => "class",
+                EmbedIndex::StepClass => "step-class",
+            },
         })
         .collect();
     assert_eq!(
@@ -353,14 +357,29 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
             "conv",
             "add",
             "groupnorm",
-            "silu",
-            "gelu",
+            "act",
             "conv",
             "upsample",
             "concat",
             "conv"
         ]
     );
+    // SiLU then GELU (erf pattern) is one element-wise function of the GroupNorm output:
+    // one lookup table.
+    let act = g
+        .ops
+        .iter()
+        .find_map(|o| match o {
+            FOp::Act { act, .. } => Some(act),
+            _ => None,
+        })
+        .unwrap();
+    for k in -80..=80 {
+        let x = f64::from(k) / 10.0;
+        let silu = x / (1.0 + (-x).exp());
+        let want = edgediff::model::elementwise::gelu(silu);
+        assert!((act.apply(x) - want).abs() < 1e-6, "{act:?} at {x}");
+    }
     let ranges = calibrate(
         &g,
         &p,
@@ -405,11 +424,13 @@ fn bad_models_give_errors_that_name_the_problem() {
         .iter_mut()
         .find(|n| n.op_type == "Sigmoid")
         .unwrap()
-        .op_type = "Softplus".into();
+        .op_type = "Softmax".into();
     let e = import_err(&m);
     assert!(
-        e.contains("bad.onnx") && e.contains("Softplus") && e.contains("Supported")
-            || e.contains("supported"),
+        e.contains("bad.onnx")
+            && e.contains("Softmax")
+            && e.contains("attention")
+            && e.contains("supported:"),
         "{e}"
     );
     // Shape mismatch: a weight with the wrong input channel count.

@@ -167,6 +167,7 @@ fn two_moons_variational_bound_float_and_int8() {
         draws: 20,
         schedule,
         seed: 0,
+        prediction: None,
     };
     let (f, q) = float_and_int8(&args).unwrap();
     println!(

@@ -10,7 +10,7 @@ use edgediff::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::Pack;
-use edgediff_tests::layers::{compare_layers, op_name};
+use edgediff_tests::layers::{Recording, compare_layers, op_name};
 use std::path::PathBuf;
 
 /// Every shipped model and the sampler options it was compiled with.
@@ -49,36 +49,6 @@ fn packs_are_reproduced_by_the_compiler_and_reach_the_arena_lower_bound() {
             compiled.arena.total,
             compiled.arena.lower_bound
         );
-    }
-}
-
-/// Records the inputs of every evaluation (step, label, one sample) while forwarding to the
-/// runtime engine.
-struct Recording<'p, 'a> {
-    engine: Engine<'p, 'a>,
-    seen: Vec<(usize, u16, Vec<f32>)>,
-}
-
-impl edgediff_runtime::Denoiser for Recording<'_, '_> {
-    fn eval(
-        &mut self,
-        x: &[f32],
-        t: u32,
-        step: usize,
-        labels: &[u16],
-        out: &mut [f32],
-    ) -> edgediff_runtime::Result<()> {
-        let meta = *self.engine.pack().meta();
-        let dim = meta.sample_len();
-        for (b, xs) in x.chunks(dim).enumerate() {
-            let null = meta.num_classes;
-            let label = labels.get(b).copied().unwrap_or(null);
-            self.seen.push((step, label, xs.to_vec()));
-            if label != null {
-                self.seen.push((step, null, xs.to_vec())); // the guidance pass
-            }
-        }
-        self.engine.eval(x, t, step, labels, out)
     }
 }
 

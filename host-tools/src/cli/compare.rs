@@ -8,7 +8,7 @@ use super::Error;
 use super::eval::quality_2d;
 use super::quantize::pack_for_plan;
 use super::sample::Dyn;
-use super::sampler_args::ScheduleArgs;
+use super::sampler_args::{ScheduleArgs, prediction_arg};
 use crate::data::Toy2d;
 use crate::data::digits::Digits;
 use crate::engines::{TractDenoiser, TractInput};
@@ -18,6 +18,7 @@ use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE};
 use crate::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
+use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub struct Args {
     /// The noise schedule the model was trained with.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
+    /// What the network predicts (epsilon, v, sample), when the file does not record it.
+    #[arg(long, value_parser = prediction_arg)]
+    pub prediction: Option<PredictionType>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -164,7 +168,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
         .filter(|(name, _)| args.only.as_ref().is_none_or(|o| name.starts_with(o)));
     for (name, cfg) in lineup {
         let plan = plan::build(&schedule, &cfg)?;
-        let bytes = pack_for_plan(&proto, &file, &plan, &calib)?;
+        let bytes = pack_for_plan(&proto, &file, &plan, &calib, args.prediction)?;
         let pack = Pack::parse(&bytes)?;
         let meta = *pack.meta();
         let classes = meta.num_classes;

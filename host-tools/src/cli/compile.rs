@@ -2,7 +2,7 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
-use crate::compile::graph::QOp;
+use crate::compile::graph::{QOp, embed_name};
 use crate::compile::writer::{CompiledPack, write_pack};
 use crate::files::write_atomic;
 use crate::onnx::{qonnx, read_model};
@@ -78,6 +78,23 @@ pub fn run(args: &Args) -> Result<(), Error> {
         c.blob_bytes - weights,
         c.bytes.len() - c.blob_bytes
     );
+    let tables: Vec<String> = g
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            QOp::Embed { table, by, output } => Some(format!(
+                "{} {} B ({} rows of {})",
+                embed_name(*by),
+                table.len(),
+                table.len() / g.tensors[*output].len().max(1),
+                g.tensors[*output].len()
+            )),
+            _ => None,
+        })
+        .collect();
+    if !tables.is_empty() {
+        println!("       timestep/label tables: {}", tables.join(", "));
+    }
     println!(
         "RAM:   arena {} bytes (planner lower bound {}), sampler state {} bytes per sample",
         c.arena.total, c.arena.lower_bound, c.state_bytes

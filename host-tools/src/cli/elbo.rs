@@ -7,7 +7,7 @@
 
 use super::Error;
 use super::quantize::pack_for_plan;
-use super::sampler_args::ScheduleArgs;
+use super::sampler_args::{ScheduleArgs, prediction_arg};
 use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::eval::elbo::{Elbo, ElboConfig, elbo};
@@ -15,6 +15,7 @@ use crate::onnx::read_model;
 use crate::quantize::calibrate::CalibConfig;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
+use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{self, DdpmVariance, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct Args {
     /// The noise schedule the model was trained with.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
+    /// What the network predicts (epsilon, v, sample), when the file does not record it.
+    #[arg(long, value_parser = prediction_arg)]
+    pub prediction: Option<PredictionType>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -62,7 +66,7 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
         seed: args.seed,
         ..CalibConfig::new(64)
     };
-    let bytes = pack_for_plan(&proto, &file, &plan, &calib)?;
+    let bytes = pack_for_plan(&proto, &file, &plan, &calib, args.prediction)?;
     let pack = Pack::parse(&bytes)?;
     let prediction = pack.meta().prediction;
     let cfg = ElboConfig {

@@ -2,13 +2,13 @@
 
 use super::Error;
 use crate::compile::graph::QOp;
+use crate::compile::graph::embed_name;
 use crate::files::read;
 use crate::model::FOp;
 use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::qonnx;
 use edgediff_runtime::pack::layout::MAGIC;
 use edgediff_runtime::pack::{Pack, layout::OpKind};
-use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::schedule::StepTable;
 use prost::Message;
 use std::path::PathBuf;
@@ -35,15 +35,17 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
     if bytes.is_empty() {
         return Err(Error::Input(format!("{name}: empty file")));
     }
-    let model = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| {
+    let mut model = tract_onnx::pb::ModelProto::decode(bytes).map_err(|e| {
         Error::Input(format!(
             "{name}: neither a model pack nor a valid ONNX protobuf ({e})"
         ))
     })?;
+    // External data is resolved beside the file `name`.
+    crate::onnx::external::inline(&mut model, std::path::Path::new(&name))?;
     if model
         .metadata_props
         .iter()
-        .any(|p| p.key == qonnx::META_TIMESTEPS)
+        .any(|p| p.key == crate::onnx::metadata::TIMESTEPS)
     {
         let q = qonnx::read(&model, &name)?;
         let g = &q.graph;
@@ -91,7 +93,7 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
     }
     let opts = ImportOptions {
         timesteps: vec![0],
-        prediction: PredictionType::Epsilon,
+        prediction: None,
     };
     let g = import(&model, &name, &opts)?;
     println!(
@@ -115,8 +117,16 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
             }
             FOp::Act { act, .. } => (0, 0, format!("{act:?}")),
             FOp::GroupNorm { gamma, .. } => (2 * gamma.len(), 0, "GroupNorm".into()),
-            FOp::StepEmbed { .. } => (0, 0, "timestep table".into()),
-            FOp::ClassEmbed { .. } => (0, 0, "class table".into()),
+            FOp::Embed { by, table, .. } => (
+                0,
+                0,
+                format!(
+                    "{} table, {} rows, {} B int8",
+                    embed_name(*by),
+                    table.len() / out.len().max(1),
+                    table.len()
+                ),
+            ),
             FOp::Add { .. } => (0, 0, "Add".into()),
             FOp::Concat { .. } => (0, 0, "Concat".into()),
             FOp::Upsample { .. } => (0, 0, "Upsample".into()),
@@ -169,6 +179,7 @@ fn inspect_pack(bytes: &[u8], name: &str) -> Result<(), Error> {
                 OpKind::GroupNorm => "GroupNorm",
                 OpKind::StepEmbed => "StepEmbed",
                 OpKind::ClassEmbed => "ClassEmbed",
+                OpKind::StepClassEmbed => "StepClassEmbed",
             };
             let t = |id: u16| {
                 pack.tensor(id)

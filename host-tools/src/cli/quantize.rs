@@ -63,22 +63,24 @@ pub fn load_float(
     let model = read_model(path)?;
     let opts = ImportOptions {
         timesteps: plan.rows.iter().map(|r| r.t).collect(),
-        prediction: PredictionType::Epsilon,
+        prediction: sampler.prediction,
     };
     let g = import(&model, &path.display().to_string(), &opts)?;
     Ok((g, plan))
 }
 
-/// Quantizes a float model for `plan` in memory (one scale set, calibrated as `calib` says).
+/// Quantizes a float model for `plan` in memory (one scale set, calibrated as `calib` says);
+/// `prediction` overrides what the file records.
 pub fn quantize_for_plan(
     proto: &tract_onnx::pb::ModelProto,
     file: &str,
     plan: &Plan,
     calib: &CalibConfig,
+    prediction: Option<PredictionType>,
 ) -> Result<QGraph, Error> {
     let opts = ImportOptions {
         timesteps: plan.rows.iter().map(|r| r.t).collect(),
-        prediction: PredictionType::Epsilon,
+        prediction,
     };
     let g = import(proto, file, &opts)?;
     let ranges = calibrate(&g, plan, calib)?;
@@ -91,8 +93,9 @@ pub fn pack_for_plan(
     file: &str,
     plan: &Plan,
     calib: &CalibConfig,
+    prediction: Option<PredictionType>,
 ) -> Result<Vec<u8>, Error> {
-    let q = quantize_for_plan(proto, file, plan, calib)?;
+    let q = quantize_for_plan(proto, file, plan, calib, prediction)?;
     Ok(crate::compile::writer::write_pack(&q, plan, None)?.bytes)
 }
 

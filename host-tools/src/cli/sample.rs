@@ -7,6 +7,7 @@ use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::files::{read, write_atomic};
 use crate::onnx::import::{ImportOptions, import};
+use crate::onnx::metadata::prediction_name;
 use crate::onnx::{qonnx, read_model};
 use crate::plot;
 use crate::sampling::Job;
@@ -99,6 +100,23 @@ fn leak_engine(bytes: Vec<u8>, file: &str) -> Result<Engine<'static, 'static>, E
     Engine::new(pack, arena).map_err(named)
 }
 
+/// An error when `--prediction` differs from what a pack or int8 ONNX was built for.
+fn same_prediction(
+    file: &str,
+    built: PredictionType,
+    flag: Option<PredictionType>,
+) -> Result<(), Error> {
+    match flag {
+        Some(f) if f != built => Err(Error::Input(format!(
+            "{file} was built for {} prediction, --prediction says {}; quantize the float              model again with --prediction {}",
+            prediction_name(built),
+            prediction_name(f),
+            prediction_name(f)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Loads `model` for `engine`.
 pub fn load(
     model: &Path,
@@ -112,6 +130,7 @@ pub fn load(
             let engine = leak_engine(read(model)?, &file)?;
             let pack = *engine.pack();
             let m = *pack.meta();
+            same_prediction(&file, m.prediction, sampler.prediction)?;
             let table = pack.schedule();
             let rows = (0..table.steps()).filter_map(|i| table.row(i)).collect();
             Ok(Loaded {
@@ -138,6 +157,7 @@ pub fn load(
                 )));
             }
             let g = &q.graph;
+            same_prediction(&file, g.prediction, sampler.prediction)?;
             Ok(Loaded {
                 denoiser: Box::new(TractDenoiser::new(
                     &proto,
@@ -158,7 +178,7 @@ pub fn load(
             let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
             let opts = ImportOptions {
                 timesteps: vec![0],
-                prediction: PredictionType::Epsilon,
+                prediction: sampler.prediction,
             };
             let g = import(&proto, &file, &opts)?;
             Ok(Loaded {

@@ -1,6 +1,7 @@
 //! Sampler options shared by every command that samples or builds a step table.
 
 use clap::{Args, ValueEnum};
+use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     Corrector, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind,
 };
@@ -106,6 +107,16 @@ pub struct SamplerArgs {
     /// Langevin corrector signal-to-noise ratio.
     #[arg(long, default_value_t = 0.16)]
     pub snr: f64,
+    /// What the network predicts: epsilon, v (v_prediction) or sample (x0). Overrides what a
+    /// float ONNX records; for a pack or int8 ONNX it must match what was compiled in.
+    #[arg(long, value_parser = prediction_arg)]
+    pub prediction: Option<PredictionType>,
+}
+
+/// Parses `--prediction`.
+pub fn prediction_arg(s: &str) -> Result<PredictionType, String> {
+    crate::onnx::metadata::parse_prediction(s)
+        .ok_or_else(|| format!("`{s}`: expected epsilon, v (or v_prediction) or sample (or x0)"))
 }
 
 impl ScheduleArgs {

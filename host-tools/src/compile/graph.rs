@@ -2,6 +2,7 @@
 
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::kernels::reference::ConvGeometry;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 
 /// An int8 activation tensor of one sample, `[c, h, w]`.
@@ -102,19 +103,15 @@ pub enum QOp {
         /// Variance epsilon.
         eps: f32,
     },
-    /// Precomputed per-step embedding (time embedding and time-MLP output).
-    StepEmbed {
+    /// Precomputed timestep / label path (time embedding and time-MLP output, class
+    /// embedding); the last label row is the null label.
+    Embed {
         /// Output.
         output: usize,
-        /// `steps x len` int8 values.
+        /// `by.rows(steps, classes) x len` int8 values.
         table: Vec<i8>,
-    },
-    /// Class embedding; the last row is the null label.
-    ClassEmbed {
-        /// Output.
-        output: usize,
-        /// `(classes + 1) x len` int8 values.
-        table: Vec<i8>,
+        /// What selects the row.
+        by: EmbedIndex,
     },
 }
 
@@ -127,7 +124,7 @@ impl QOp {
             | QOp::Lut { input, .. }
             | QOp::GroupNorm { input, .. } => vec![*input],
             QOp::Add { a, b, .. } | QOp::Concat { a, b, .. } => vec![*a, *b],
-            QOp::StepEmbed { .. } | QOp::ClassEmbed { .. } => vec![],
+            QOp::Embed { .. } => vec![],
         }
     }
 
@@ -140,8 +137,7 @@ impl QOp {
             | QOp::Upsample { output, .. }
             | QOp::Lut { output, .. }
             | QOp::GroupNorm { output, .. }
-            | QOp::StepEmbed { output, .. }
-            | QOp::ClassEmbed { output, .. } => *output,
+            | QOp::Embed { output, .. } => *output,
         }
     }
 
@@ -154,9 +150,17 @@ impl QOp {
             QOp::Upsample { .. } => "Upsample",
             QOp::Lut { .. } => "Lut",
             QOp::GroupNorm { .. } => "GroupNorm",
-            QOp::StepEmbed { .. } => "StepEmbed",
-            QOp::ClassEmbed { .. } => "ClassEmbed",
+            QOp::Embed { by, .. } => embed_name(*by),
         }
+    }
+}
+
+/// The report name of an embedding table.
+pub fn embed_name(by: EmbedIndex) -> &'static str {
+    match by {
+        EmbedIndex::Step => "StepEmbed",
+        EmbedIndex::Class => "ClassEmbed",
+        EmbedIndex::StepClass => "StepClassEmbed",
     }
 }
 
@@ -225,116 +229,5 @@ impl QGraph {
                 _ => 0,
             })
             .sum()
-    }
-}
-
-/// The activations the device runs as 256-entry lookup tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `x * sigmoid(x)`.
-    Silu,
-    /// `x * Phi(x)` with the exact normal CDF (ONNX Gelu's default).
-    Gelu,
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `max(x, 0)`.
-    Relu,
-}
-
-impl Activation {
-    /// The function, in `f64`.
-    pub fn apply(self, x: f64) -> f64 {
-        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-        match self {
-            Activation::Silu => x * sigmoid(x),
-            Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::Relu => x.max(0.0),
-        }
-    }
-
-    /// The lookup table from input quantization `qx` to output `qy`:
-    /// `table[q + 128] = Q_y(f(DQ_x(q)))`.
-    pub fn table(self, qx: QParams, qy: QParams) -> [i8; 256] {
-        let mut t = [0i8; 256];
-        for (i, v) in t.iter_mut().enumerate() {
-            let q = (i as i32 - 128) as i8;
-            *v = qy.quantize(self.apply(qx.dequantize(q) as f64) as f32);
-        }
-        t
-    }
-}
-
-/// The error function, by its Maclaurin series for `|x| < 3` and the asymptotic continued
-/// fraction beyond (absolute error below 1e-12, far under one int8 step).
-pub fn erf(x: f64) -> f64 {
-    let a = x.abs();
-    let r = if a < 3.0 {
-        // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
-        let mut term = a;
-        let mut sum = a;
-        let mut n = 0.0;
-        while term.abs() > 1e-17 * sum.abs() {
-            n += 1.0;
-            term *= -a * a / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * std::f64::consts::FRAC_2_SQRT_PI
-    } else {
-        // erfc(x) = exp(-x^2) / sqrt(pi) * 1 / (x + 1/2 / (x + 1 / (x + 3/2 / (x + ...))))
-        let mut frac = a;
-        for k in (1..60).rev() {
-            frac = a + (k as f64 / 2.0) / frac;
-        }
-        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * frac)
-    };
-    r.copysign(x)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn erf_known_values() {
-        for (x, want) in [
-            (0.0, 0.0),
-            (0.5, 0.520_499_877_813_046_5),
-            (1.0, 0.842_700_792_949_714_9),
-            (2.0, 0.995_322_265_018_952_7),
-            (-1.5, -0.966_105_146_475_310_7),
-            (3.5, 0.999_999_256_901_627_7),
-        ] {
-            assert!((erf(x) - want).abs() < 1e-12, "erf({x}) = {}", erf(x));
-        }
-    }
-
-    #[test]
-    fn tables_match_the_float_function_within_one_lsb() {
-        let qx = QParams {
-            scale: 0.05,
-            zero_point: -10,
-        };
-        let qy = QParams {
-            scale: 0.03,
-            zero_point: -100,
-        };
-        for act in [
-            Activation::Silu,
-            Activation::Gelu,
-            Activation::Sigmoid,
-            Activation::Relu,
-        ] {
-            let t = act.table(qx, qy);
-            for q in -128i32..128 {
-                let want = act.apply(qx.dequantize(q as i8) as f64) / qy.scale as f64
-                    + qy.zero_point as f64;
-                let got = t[(q + 128) as usize] as f64;
-                assert!(
-                    (got - want.clamp(-128.0, 127.0)).abs() <= 0.5 + 1e-9,
-                    "{act:?} q={q}"
-                );
-            }
-        }
     }
 }

@@ -242,13 +242,9 @@ pub fn write_pack(
                 extra = eps.to_bits();
                 OpKind::GroupNorm
             }
-            QOp::StepEmbed { table, .. } => {
+            QOp::Embed { table, by, .. } => {
                 offs[0] = blob.push(table.iter().map(|v| *v as u8));
-                OpKind::StepEmbed
-            }
-            QOp::ClassEmbed { table, .. } => {
-                offs[0] = blob.push(table.iter().map(|v| *v as u8));
-                OpKind::ClassEmbed
+                by.op_kind()
             }
         };
         rec[op::KIND] = kind as u8;

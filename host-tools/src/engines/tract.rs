@@ -2,6 +2,7 @@
 //! (sampling-step input).
 
 use crate::error::Error;
+use crate::onnx::normalize::Inputs;
 use edgediff_runtime::prediction::{guide, needs_guidance};
 use edgediff_runtime::{Denoiser, Result};
 use std::sync::Arc;
@@ -17,6 +18,19 @@ pub enum TractInput {
     Step,
 }
 
+/// What a graph input is fed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Feed {
+    /// The sample.
+    Sample,
+    /// The timestep or sampling step, as `i64`.
+    Time,
+    /// The timestep as `f32`.
+    FloatTime,
+    /// The class label.
+    Label,
+}
+
 /// A tract plan evaluating one sample per run.
 ///
 /// An int8 model quantized with per-step activation parameters (`--per-step`) becomes one
@@ -28,8 +42,8 @@ pub struct TractDenoiser {
     x_shape: Vec<usize>,
     dim: usize,
     input: TractInput,
-    /// Graph input order: 0 = x, 1 = time/step, 2 = label.
-    order: Vec<u8>,
+    /// What each graph input gets, in order.
+    order: Vec<Feed>,
     num_classes: u16,
     guidance: f32,
 }
@@ -80,27 +94,31 @@ impl TractDenoiser {
         num_classes: u16,
         guidance: f32,
     ) -> std::result::Result<Self, Error> {
-        let graph = model
-            .graph
-            .as_ref()
-            .ok_or_else(|| Error::Input(format!("{file}: no graph")))?;
-        let mut order = vec![];
-        let mut x_shape = vec![];
-        for i in &graph.input {
-            let (elem, dims) = crate::onnx::value_dims(i).ok_or_else(|| {
-                Error::Input(format!("{file}: input `{}` has no static type", i.name))
-            })?;
-            if elem == tract_onnx::pb::tensor_proto::DataType::Float as i32 {
-                order.push(0);
-                x_shape = dims.iter().map(|d| *d as usize).collect();
-            } else if i.name.to_lowercase().contains("label")
-                || i.name.to_lowercase().contains("class")
-            {
-                order.push(2);
-            } else {
-                order.push(1);
-            }
-        }
+        // A float model gets static shapes and folded constants, as the importer sees it.
+        let normalized;
+        let model = if input == TractInput::Timestep {
+            normalized = crate::onnx::normalize::normalize(model, file)?.model;
+            &normalized
+        } else {
+            model
+        };
+        let inputs = Inputs::of(model, file)?;
+        let x_shape = inputs.x.1.clone();
+        let order = inputs
+            .order
+            .iter()
+            .map(|n| {
+                if *n == inputs.x.0 {
+                    Feed::Sample
+                } else if inputs.label.as_ref() == Some(n) {
+                    Feed::Label
+                } else if inputs.t.as_ref().is_some_and(|t| t.1) {
+                    Feed::FloatTime
+                } else {
+                    Feed::Time
+                }
+            })
+            .collect();
         let plan = |m: &ModelProto| {
             guarded(|| {
                 tract_onnx::onnx()
@@ -114,7 +132,7 @@ impl TractDenoiser {
             && model
                 .metadata_props
                 .iter()
-                .any(|p| p.key == crate::onnx::qonnx::META_QPARAMS);
+                .any(|p| p.key == crate::onnx::metadata::QPARAMS);
         let plans = if per_step {
             let q = crate::onnx::qonnx::read(model, file)?;
             (0..q.graph.qparams.len())
@@ -144,15 +162,16 @@ impl TractDenoiser {
         label: u16,
     ) -> std::result::Result<Vec<f32>, TractError> {
         let mut ins: TVec<TValue> = tvec![];
+        let time = match self.input {
+            TractInput::Timestep => i64::from(t),
+            TractInput::Step => step as i64,
+        };
         for k in &self.order {
             ins.push(match k {
-                0 => Tensor::from_shape(&self.x_shape, x)?.into(),
-                1 => tensor1(&[match self.input {
-                    TractInput::Timestep => i64::from(t),
-                    TractInput::Step => step as i64,
-                }])
-                .into(),
-                _ => tensor1(&[i64::from(label)]).into(),
+                Feed::Sample => Tensor::from_shape(&self.x_shape, x)?.into(),
+                Feed::Time => tensor1(&[time]).into(),
+                Feed::FloatTime => tensor1(&[time as f32]).into(),
+                Feed::Label => tensor1(&[i64::from(label)]).into(),
             });
         }
         let plan = match self.plans.as_slice() {

@@ -107,13 +107,9 @@ pub fn evaluate_with(
                 }
                 y
             }
-            FOp::StepEmbed { table, .. } | FOp::ClassEmbed { table, .. } => {
+            FOp::Embed { table, by, .. } => {
                 let n = g.tensors[out].len();
-                let row = if matches!(op, FOp::StepEmbed { .. }) {
-                    step
-                } else {
-                    label
-                };
+                let row = by.row(step, label as u16, g.num_classes);
                 table
                     .get(row * n..(row + 1) * n)
                     .map(<[f32]>::to_vec)

@@ -2,13 +2,16 @@
 //! `[c, h, w]` tensors of one sample, with the timestep and class paths already evaluated into
 //! per-step and per-class tables.
 
+pub mod activation;
 mod denoiser;
+pub mod elementwise;
 mod eval;
 
 pub use denoiser::FloatDenoiser;
 pub use eval::{evaluate, evaluate_with};
 
-use crate::compile::graph::Activation;
+pub use activation::Activation;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 
 /// A float tensor of one sample.
@@ -105,19 +108,15 @@ pub enum FOp {
         /// Epsilon.
         eps: f32,
     },
-    /// A per-step table (the time embedding path, evaluated at each sampling step).
-    StepEmbed {
+    /// A table of the timestep and label paths, evaluated for each sampling step and/or
+    /// label; the last label row is the null label.
+    Embed {
         /// Output.
         output: usize,
-        /// `steps x len`.
+        /// `by.rows(steps, classes) x len`.
         table: Vec<f32>,
-    },
-    /// A per-class table (the label path); the last row is the null label.
-    ClassEmbed {
-        /// Output.
-        output: usize,
-        /// `(classes + 1) x len`.
-        table: Vec<f32>,
+        /// What selects the row.
+        by: EmbedIndex,
     },
 }
 
@@ -130,7 +129,7 @@ impl FOp {
             | FOp::Act { input, .. }
             | FOp::GroupNorm { input, .. } => vec![*input],
             FOp::Add { a, b, .. } | FOp::Concat { a, b, .. } => vec![*a, *b],
-            FOp::StepEmbed { .. } | FOp::ClassEmbed { .. } => vec![],
+            FOp::Embed { .. } => vec![],
         }
     }
 
@@ -143,8 +142,7 @@ impl FOp {
             | FOp::Upsample { output, .. }
             | FOp::Act { output, .. }
             | FOp::GroupNorm { output, .. }
-            | FOp::StepEmbed { output, .. }
-            | FOp::ClassEmbed { output, .. } => *output,
+            | FOp::Embed { output, .. } => *output,
         }
     }
 }

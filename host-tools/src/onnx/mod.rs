@@ -2,11 +2,17 @@
 //!
 //! - [`build`]: a small builder for the graphs we write (float models from the trainer,
 //!   quantized models from the quantizer), opset 13.
+//! - [`external`]: reads the weights PyTorch's exporter keeps in a side file.
+//! - [`normalize`]: fixes the input shapes and folds everything constant, with tract's
+//!   analysis, so the importer matches ops on a graph without shape arithmetic.
 //! - [`import`]: reads a float epsilon-network into a [`crate::model::FloatGraph`],
 //!   recognising the patterns PyTorch exports.
 
 pub mod build;
+pub mod external;
 pub mod import;
+pub mod metadata;
+pub mod normalize;
 pub mod qonnx;
 
 use crate::error::Error;
@@ -14,7 +20,7 @@ use prost::Message;
 use std::path::Path;
 use tract_onnx::pb::{ModelProto, ValueInfoProto, type_proto};
 
-/// Reads and decodes an ONNX file.
+/// Reads and decodes an ONNX file, with its external data (side files beside it) read in.
 pub fn read_model(path: &Path) -> Result<ModelProto, Error> {
     let bytes = crate::files::read(path)?;
     if bytes.is_empty() {
@@ -23,12 +29,14 @@ pub fn read_model(path: &Path) -> Result<ModelProto, Error> {
             path.display()
         )));
     }
-    ModelProto::decode(bytes.as_slice()).map_err(|e| {
+    let mut model = ModelProto::decode(bytes.as_slice()).map_err(|e| {
         Error::Input(format!(
             "{}: not a valid ONNX protobuf ({e})",
             path.display()
         ))
-    })
+    })?;
+    external::inline(&mut model, path)?;
+    Ok(model)
 }
 
 /// Encodes a model.

@@ -22,25 +22,20 @@
 //! model has them (the graph's own QuantizeLinear parameters are then the first step's).
 
 use super::build::{Attr, GraphBuilder};
+use super::metadata::{
+    GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
+    PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS,
+    parse_prediction, prediction_name,
+};
 use crate::compile::graph::{QGraph, QOp, QTensor};
 use crate::error::Error;
-use crate::train::export::{META_PREDICTION, prediction_name};
 use edgediff_runtime::kernels::quant::{QParams, multiplier};
 use edgediff_runtime::kernels::reference::norm;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::HashMap;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{ModelProto, StringStringEntryProto};
-
-/// Metadata key: comma-separated timesteps of the step tables.
-pub const META_TIMESTEPS: &str = "edgediff.timesteps";
-/// Metadata key: the source graph's tensor names, one per line, in tensor order.
-pub const META_NAMES: &str = "edgediff.tensor_names";
-/// Metadata key: guidance scale.
-pub const META_GUIDANCE: &str = "edgediff.guidance";
-/// Metadata key: per-step activation parameters, rows separated by `;`, sets by `,`,
-/// each `scale_bits:zero_point` (scale as hexadecimal f32 bits).
-pub const META_QPARAMS: &str = "edgediff.qparams";
 
 fn dims4(shape: [usize; 3]) -> [i64; 4] {
     [1, shape[0] as i64, shape[1] as i64, shape[2] as i64]
@@ -193,14 +188,26 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 );
             }
             QOp::GroupNorm { .. } => group_norm(&mut b, k, g, op),
-            QOp::StepEmbed { table, .. } | QOp::ClassEmbed { table, .. } => {
+            QOp::Embed { table, by, .. } => {
                 let len = g.tensors[out].len() as i64;
                 let rows = table.len() as i64 / len.max(1);
                 let t = b.init_i8(&format!("op{k}_table"), &[rows, len], table);
-                let index = if matches!(op, QOp::StepEmbed { .. }) {
-                    "step"
-                } else {
-                    "label"
+                let joint = format!("op{k}_index");
+                let index = match by {
+                    EmbedIndex::Step => "step",
+                    EmbedIndex::Class => "label",
+                    EmbedIndex::StepClass => {
+                        // row = step * (classes + 1) + label
+                        let labels = b.init_i64(
+                            &format!("op{k}_labels"),
+                            &[1],
+                            &[i64::from(g.num_classes) + 1],
+                        );
+                        let scaled = format!("op{k}_step_rows");
+                        b.node("Mul", &["step", &labels], &[&scaled], &[]);
+                        b.node("Add", &[&scaled, "label"], &[&joint], &[]);
+                        &joint
+                    }
                 };
                 let s = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
                 let gathered = format!("op{k}_row");
@@ -223,6 +230,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
     }
     b.output("eps", DataType::Float, &x_dims);
     let mut m = b.finish();
+    stash_unused(&mut m);
     let meta = |k: &str, v: String| StringStringEntryProto {
         key: k.into(),
         value: v,
@@ -383,6 +391,79 @@ pub struct QModel {
     pub timesteps: Vec<u32>,
 }
 
+/// Moves every initializer that no node reads into the [`META_PARAMS`] metadata.
+fn stash_unused(m: &mut ModelProto) {
+    let Some(graph) = m.graph.as_mut() else {
+        return;
+    };
+    let read: std::collections::HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    let (used, unused): (Vec<_>, Vec<_>) = std::mem::take(&mut graph.initializer)
+        .into_iter()
+        .partition(|t| read.contains(t.name.as_str()));
+    graph.initializer = used;
+    let lines: Vec<String> = unused
+        .iter()
+        .map(|t| {
+            let dims: Vec<String> = t.dims.iter().map(i64::to_string).collect();
+            let hex: String = t.raw_data.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{} {} {} {hex}", t.name, t.data_type, dims.join(","))
+        })
+        .collect();
+    m.metadata_props.push(StringStringEntryProto {
+        key: META_PARAMS.into(),
+        value: lines.join("\n"),
+    });
+}
+
+/// The initializers [`stash_unused`] moved to metadata.
+fn stashed(m: &ModelProto, file: &str) -> Result<Vec<tract_onnx::pb::TensorProto>, Error> {
+    let Some(text) = super::metadata::get(m, META_PARAMS) else {
+        return Ok(vec![]);
+    };
+    let bad = |line: &str| Error::Input(format!("{file}: bad `{META_PARAMS}` entry `{line}`"));
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut parts = line.split(' ');
+            let (Some(name), Some(dt), Some(dims), Some(hex), None) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                return Err(bad(line));
+            };
+            let dims = dims
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(|d| d.parse::<i64>().map_err(|_| bad(line)))
+                .collect::<Result<_, _>>()?;
+            if hex.len() % 2 != 0 {
+                return Err(bad(line));
+            }
+            let raw_data = (0..hex.len() / 2)
+                .map(|i| {
+                    hex.get(2 * i..2 * i + 2)
+                        .and_then(|b| u8::from_str_radix(b, 16).ok())
+                        .ok_or_else(|| bad(line))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(tract_onnx::pb::TensorProto {
+                name: name.into(),
+                data_type: dt.parse().map_err(|_| bad(line))?,
+                dims,
+                raw_data,
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
 /// Reads a model written by [`write`] (`file` names it in errors).
 pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
     let bad = |what: String| Error::Input(format!("{file}: {what}"));
@@ -406,10 +487,12 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 .map_err(|_| bad(format!("bad timestep `{s}` in metadata")))
         })
         .collect::<Result<_, _>>()?;
+    let stash = stashed(m, file)?;
     let inits: HashMap<&str, &tract_onnx::pb::TensorProto> = graph
         .initializer
         .iter()
         .map(|t| (t.name.as_str(), t))
+        .chain(stash.iter().map(|t| (t.name.as_str(), t)))
         .collect();
     let raw = |n: &str| -> Result<&[u8], Error> {
         inits
@@ -438,12 +521,15 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
             .collect())
     };
     // Tensor ids and their parameters.
-    let id = |n: &str| -> Option<usize> { n.strip_prefix('t')?.parse().ok() };
-    let count = graph
-        .initializer
-        .iter()
-        .filter(|t| t.name.ends_with("_scale") && id(t.name.trim_end_matches("_scale")).is_some())
+    let tensor_id = |n: &str| -> Option<usize> { n.strip_prefix('t')?.parse().ok() };
+    let count = inits
+        .keys()
+        .filter(|n| {
+            n.strip_suffix("_scale")
+                .is_some_and(|t| tensor_id(t).is_some())
+        })
         .count();
+    let id = |n: &str| tensor_id(n).filter(|i| *i < count);
     let mut qrow = Vec::with_capacity(count);
     for i in 0..count {
         let s = f32s(&format!("t{i}_scale"))?
@@ -585,13 +671,40 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 let [oc, _, kh, kw] = d[..] else {
                     return Err(bad(format!("QLinearConv `{}`: weight must be 4-D", n.name)));
                 };
-                let stride = attr(n, "strides")
-                    .and_then(|a| a.ints.first().copied())
-                    .unwrap_or(1) as usize;
-                let pad = attr(n, "pads")
-                    .and_then(|a| a.ints.first().copied())
-                    .unwrap_or(0) as usize;
+                let ints = |a: &str, default: i64, len: usize| {
+                    attr(n, a).map_or(vec![default; len], |a| a.ints.clone())
+                };
+                let (strides, pads) = (ints("strides", 1, 2), ints("pads", 0, 4));
+                let stride = match strides[..] {
+                    [a, b] if a == b && (1..=255).contains(&a) => a as usize,
+                    _ => {
+                        return Err(bad(format!(
+                            "QLinearConv `{}`: strides {strides:?}: expected two equal values in \
+                             1..=255",
+                            n.name
+                        )));
+                    }
+                };
+                let pad = match pads[..] {
+                    [a, b, c, d] if a == b && b == c && c == d && (0..=255).contains(&a) => {
+                        a as usize
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "QLinearConv `{}`: pads {pads:?}: expected four equal values in \
+                             0..=255",
+                            n.name
+                        )));
+                    }
+                };
                 let s = shapes[x].ok_or_else(|| bad(format!("t{x} used before defined")))?;
+                if s[1] + 2 * pad < kh || s[2] + 2 * pad < kw || oc == 0 {
+                    return Err(bad(format!(
+                        "QLinearConv `{}`: kernel {kh}x{kw} does not fit the input {s:?} padded \
+                         by {pad}",
+                        n.name
+                    )));
+                }
                 shapes[t] = Some([
                     oc,
                     (s[1] + 2 * pad - kh) / stride + 1,
@@ -662,10 +775,15 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 let dims = i64s(&n.input[1])?;
                 shapes[t] = Some([dims[1] as usize, dims[2] as usize, dims[3] as usize]);
                 let table = i8s(&g.input[0])?;
-                ops.push(if g.input[1] == "step" {
-                    QOp::StepEmbed { output: t, table }
-                } else {
-                    QOp::ClassEmbed { output: t, table }
+                let by = match g.input[1].as_str() {
+                    "step" => EmbedIndex::Step,
+                    "label" => EmbedIndex::Class,
+                    _ => EmbedIndex::StepClass,
+                };
+                ops.push(QOp::Embed {
+                    output: t,
+                    table,
+                    by,
                 });
             }
             "Sqrt" => {
@@ -774,11 +892,10 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
             })
             .collect::<Result<Vec<_>, Error>>()?,
     };
-    let prediction = match meta.get(META_PREDICTION).copied() {
-        Some("sample") => PredictionType::Sample,
-        Some("v_prediction") => PredictionType::VPrediction,
-        _ => PredictionType::Epsilon,
-    };
+    let prediction = meta
+        .get(META_PREDICTION)
+        .and_then(|p| parse_prediction(p))
+        .unwrap_or(PredictionType::Epsilon);
     let guidance = meta
         .get(META_GUIDANCE)
         .and_then(|g| g.parse().ok())
@@ -786,8 +903,13 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
     let num_classes = ops
         .iter()
         .find_map(|o| match o {
-            QOp::ClassEmbed { table, output } => {
-                Some((table.len() / tensors[*output].len().max(1)).saturating_sub(1) as u16)
+            QOp::Embed { table, output, by } if *by != EmbedIndex::Step => {
+                let rows = table.len() / tensors[*output].len().max(1);
+                let labels = match by {
+                    EmbedIndex::StepClass => rows / timesteps.len().max(1),
+                    _ => rows,
+                };
+                Some(labels.saturating_sub(1) as u16)
             }
             _ => None,
         })

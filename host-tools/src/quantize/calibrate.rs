@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::model::{FOp, FloatDenoiser, FloatGraph};
 use crate::sampling::Job;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::sampler::plan::Plan;
 
 /// How ranges are taken from the recorded values.
@@ -205,14 +206,17 @@ pub fn calibrate(g: &FloatGraph, plan: &Plan, cfg: &CalibConfig) -> Result<Range
         .map(|row| row.iter_mut().map(range_of).collect())
         .collect();
     for op in &g.ops {
-        if let FOp::StepEmbed { output, table } | FOp::ClassEmbed { output, table } = op {
+        if let FOp::Embed { output, table, by } = op {
             let len = g.tensors[*output].len().max(1);
-            let is_step = matches!(op, FOp::StepEmbed { .. });
+            // The rows of one step (all of them when the table does not depend on the step).
+            let labels = usize::from(g.num_classes) + 1;
             for (step, row) in per.iter_mut().enumerate() {
-                let vals: &[f32] = if is_step {
-                    table.get(step * len..(step + 1) * len).unwrap_or(&[])
-                } else {
-                    table
+                let vals: &[f32] = match by {
+                    EmbedIndex::Class => table,
+                    EmbedIndex::Step => table.get(step * len..(step + 1) * len).unwrap_or(&[]),
+                    EmbedIndex::StepClass => table
+                        .get(step * labels * len..(step + 1) * labels * len)
+                        .unwrap_or(&[]),
                 };
                 row[*output] = vals
                     .iter()

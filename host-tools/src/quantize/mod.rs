@@ -15,6 +15,7 @@ use crate::model::{FOp, FloatGraph};
 use calibrate::Ranges;
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::math::round_ties_even;
+use edgediff_runtime::pack::layout::EmbedIndex;
 
 /// Asymmetric int8 parameters covering `[lo, hi]` (widened to include 0 so that 0 is exact).
 pub fn activation_qparams(lo: f32, hi: f32) -> QParams {
@@ -78,10 +79,9 @@ pub fn fold_bias_into_step_tables(g: &mut FloatGraph) -> usize {
         };
         let other = if *a == output { *b } else { *a };
         let channels = g.tensors[output].shape[0];
-        let table_op = g
-            .ops
-            .iter()
-            .position(|o| matches!(o, FOp::StepEmbed { output: t, .. } if *t == other));
+        let table_op = g.ops.iter().position(
+            |o| matches!(o, FOp::Embed { output: t, by: EmbedIndex::Step, .. } if *t == other),
+        );
         let Some(j) = table_op else { continue };
         if readers(g, other) != 1 || g.tensors[other].shape[0] != channels {
             continue;
@@ -91,7 +91,7 @@ pub fn fold_bias_into_step_tables(g: &mut FloatGraph) -> usize {
             _ => continue,
         };
         let per_channel = g.tensors[other].len() / channels.max(1);
-        if let FOp::StepEmbed { table, .. } = &mut g.ops[j] {
+        if let FOp::Embed { table, .. } = &mut g.ops[j] {
             for (k, v) in table.iter_mut().enumerate() {
                 *v += bias[(k / per_channel.max(1)) % channels];
             }
@@ -112,7 +112,7 @@ pub const IO_RANGE: f32 = 5.0;
 pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
     let static_only = static_scale(g);
     let rows = ranges.rows();
-    let qparams: Vec<Vec<QParams>> = (0..rows)
+    let mut qparams: Vec<Vec<QParams>> = (0..rows)
         .map(|r| {
             (0..g.tensors.len())
                 .map(|t| {
@@ -126,6 +126,15 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 .collect()
         })
         .collect();
+    // The device upsamples by copying bytes: the output keeps the input's parameters (the
+    // calibration subsamples values, so their measured ranges can differ slightly).
+    for op in &g.ops {
+        if let FOp::Upsample { input, output, .. } = op {
+            for row in &mut qparams {
+                row[*output] = row[*input];
+            }
+        }
+    }
     let q0 = |t: usize| qparams[0][t];
     let tensors = g
         .tensors
@@ -214,26 +223,21 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 beta: beta.clone(),
                 eps: *eps,
             },
-            FOp::StepEmbed { output, table } => {
+            FOp::Embed { output, table, by } => {
                 let n = g.tensors[*output].len();
                 let table = table
                     .chunks(n.max(1))
                     .enumerate()
-                    .flat_map(|(step, row)| {
-                        let q = qparams[if rows == 1 { 0 } else { step }][*output];
+                    .flat_map(|(r, row)| {
+                        let step = by.step_of(r, g.num_classes).filter(|_| rows > 1);
+                        let q = qparams[step.unwrap_or(0)][*output];
                         row.iter().map(move |v| q.quantize(*v))
                     })
                     .collect();
-                QOp::StepEmbed {
+                QOp::Embed {
                     output: *output,
                     table,
-                }
-            }
-            FOp::ClassEmbed { output, table } => {
-                let q = q0(*output);
-                QOp::ClassEmbed {
-                    output: *output,
-                    table: table.iter().map(|v| q.quantize(*v)).collect(),
+                    by: *by,
                 }
             }
         })

@@ -40,20 +40,18 @@ pub fn dequantized(q: &QGraph, float: &FloatGraph) -> FloatGraph {
                     .map(|(b, s)| *b as f32 * s_x * s)
                     .collect();
             }
-            (FOp::StepEmbed { table, output }, QOp::StepEmbed { table: tq, .. }) => {
+            (FOp::Embed { table, output, by }, QOp::Embed { table: tq, .. }) => {
                 let len = q.tensors[*output].len().max(1);
                 *table = tq
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        let row = if q.qparams.len() == 1 { 0 } else { i / len };
-                        q.qparams[row][q.tensors[*output].qparam].dequantize(*v)
+                        let step = by
+                            .step_of(i / len, q.num_classes)
+                            .filter(|_| q.qparams.len() > 1);
+                        q.qparams[step.unwrap_or(0)][q.tensors[*output].qparam].dequantize(*v)
                     })
                     .collect();
-            }
-            (FOp::ClassEmbed { table, output }, QOp::ClassEmbed { table: tq, .. }) => {
-                let p = q.qparams[0][q.tensors[*output].qparam];
-                *table = tq.iter().map(|v| p.dequantize(*v)).collect();
             }
             _ => {}
         }

@@ -5,6 +5,7 @@
 use super::mlp::MlpSpec;
 use super::unet::{self, UNetSpec};
 use crate::onnx::build::{Attr, GraphBuilder};
+use crate::onnx::metadata;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::BTreeMap;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -12,18 +13,6 @@ use tract_onnx::pb::{ModelProto, StringStringEntryProto};
 
 /// Named float tensors: shape and values.
 pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// The name of the metadata key holding the prediction type.
-pub const META_PREDICTION: &str = "edgediff.prediction";
-
-/// The prediction type as written in metadata.
-pub fn prediction_name(p: PredictionType) -> &'static str {
-    match p {
-        PredictionType::Epsilon => "epsilon",
-        PredictionType::Sample => "sample",
-        PredictionType::VPrediction => "v_prediction",
-    }
-}
 
 fn silu(g: &mut GraphBuilder, x: &str, name: &str) -> String {
     let s = format!("{name}_sigmoid");
@@ -105,8 +94,8 @@ pub fn mlp_onnx(
     g.output("eps", DataType::Float, &[1, d]);
     let mut model = g.finish();
     model.metadata_props.push(StringStringEntryProto {
-        key: META_PREDICTION.into(),
-        value: prediction_name(prediction).into(),
+        key: metadata::PREDICTION.into(),
+        value: metadata::prediction_name(prediction).into(),
     });
     Some(model)
 }
@@ -326,8 +315,8 @@ pub fn unet_onnx(spec: &UNetSpec, w: &Weights, prediction: PredictionType) -> Op
     g.output("eps", DataType::Float, &[1, 1, side, side]);
     let mut model = g.finish();
     model.metadata_props.push(StringStringEntryProto {
-        key: META_PREDICTION.into(),
-        value: prediction_name(prediction).into(),
+        key: metadata::PREDICTION.into(),
+        value: metadata::prediction_name(prediction).into(),
     });
     Some(model)
 }

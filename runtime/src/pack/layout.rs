@@ -198,6 +198,10 @@ pub enum OpKind {
     /// Class embedding: copies row `label` of the `(NUM_CLASSES + 1) x size` int8 table at
     /// blob0; the last row is the unconditional (null) label.
     ClassEmbed = 8,
+    /// Joint step and class embedding (a tensor computed from both the timestep and the
+    /// label): copies row `step * (NUM_CLASSES + 1) + label` of the
+    /// `STEPS x (NUM_CLASSES + 1) x size` int8 table at blob0.
+    StepClassEmbed = 9,
 }
 
 impl OpKind {
@@ -205,10 +209,81 @@ impl OpKind {
     pub fn from_code(code: u8) -> Option<Self> {
         use OpKind::*;
         [
-            Conv, Add, Concat, Upsample, Lut, GroupNorm, StepEmbed, ClassEmbed,
+            Conv,
+            Add,
+            Concat,
+            Upsample,
+            Lut,
+            GroupNorm,
+            StepEmbed,
+            ClassEmbed,
+            StepClassEmbed,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
+    }
+
+    /// The index of an embedding op, `None` for the other kinds.
+    pub fn embed_index(self) -> Option<EmbedIndex> {
+        match self {
+            OpKind::StepEmbed => Some(EmbedIndex::Step),
+            OpKind::ClassEmbed => Some(EmbedIndex::Class),
+            OpKind::StepClassEmbed => Some(EmbedIndex::StepClass),
+            _ => None,
+        }
+    }
+}
+
+/// What selects the row of an embedding table: the tables hold a network's timestep and
+/// label paths, evaluated on the host for every sampling step and label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EmbedIndex {
+    /// One row per sampling step.
+    Step,
+    /// One row per label, `NUM_CLASSES + 1` rows (the last the null label).
+    Class,
+    /// One row per (step, label) pair, step-major.
+    StepClass,
+}
+
+impl EmbedIndex {
+    /// Rows of the table for `steps` sampling steps and `classes` classes.
+    pub const fn rows(self, steps: usize, classes: u16) -> usize {
+        let labels = classes as usize + 1;
+        match self {
+            EmbedIndex::Step => steps,
+            EmbedIndex::Class => labels,
+            EmbedIndex::StepClass => steps.saturating_mul(labels),
+        }
+    }
+
+    /// The row for sampling step `step` and `label`.
+    pub const fn row(self, step: usize, label: u16, classes: u16) -> usize {
+        match self {
+            EmbedIndex::Step => step,
+            EmbedIndex::Class => label as usize,
+            EmbedIndex::StepClass => step
+                .saturating_mul(classes as usize + 1)
+                .saturating_add(label as usize),
+        }
+    }
+
+    /// The sampling step of `row`, or `None` when the row does not depend on the step.
+    pub const fn step_of(self, row: usize, classes: u16) -> Option<usize> {
+        match self {
+            EmbedIndex::Step => Some(row),
+            EmbedIndex::Class => None,
+            EmbedIndex::StepClass => Some(row / (classes as usize + 1)),
+        }
+    }
+
+    /// The op kind that carries a table of this index.
+    pub const fn op_kind(self) -> OpKind {
+        match self {
+            EmbedIndex::Step => OpKind::StepEmbed,
+            EmbedIndex::Class => OpKind::ClassEmbed,
+            EmbedIndex::StepClass => OpKind::StepClassEmbed,
+        }
     }
 }
 

@@ -10,8 +10,8 @@
 
 use super::crc32::crc32;
 use super::layout::{
-    self, ALIGN, ARENA_ALIGN, NO_TENSOR, OpKind, Section, directory, header, meta, op, qparam,
-    schedule, tensor,
+    self, ALIGN, ARENA_ALIGN, EmbedIndex, NO_TENSOR, OpKind, Section, directory, header, meta, op,
+    qparam, schedule, tensor,
 };
 use crate::error::PackProblem;
 use crate::kernels::quant::{QParams, read_f32, read_i32};
@@ -644,18 +644,13 @@ impl<'a> Pack<'a> {
                 blob(1, x.shape[0].saturating_mul(4))?;
                 [Some(o.in0), None]
             }
-            OpKind::StepEmbed => {
-                blob(0, usize::from(m.steps).saturating_mul(out.len()))?;
-                [None, None]
-            }
-            OpKind::ClassEmbed => {
-                if m.num_classes == 0 {
+            OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => {
+                let index = o.kind.embed_index().ok_or(bad("embedding op"))?;
+                if index != EmbedIndex::Step && m.num_classes == 0 {
                     return Err(bad("class embedding in an unconditional model"));
                 }
-                blob(
-                    0,
-                    (usize::from(m.num_classes).saturating_add(1)).saturating_mul(out.len()),
-                )?;
+                let rows = index.rows(usize::from(m.steps), m.num_classes);
+                blob(0, rows.saturating_mul(out.len()))?;
                 [None, None]
             }
         };

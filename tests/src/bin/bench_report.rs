@@ -298,7 +298,7 @@ fn main() {
         ));
         let p = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
         let calib = edgediff::quantize::calibrate::CalibConfig::new(16);
-        let bytes = pack_for_plan(&proto, "two-moons", &p, &calib).unwrap();
+        let bytes = pack_for_plan(&proto, "two-moons", &p, &calib, None).unwrap();
         let pack = Pack::parse(&bytes).unwrap();
         writeln!(
             w,

@@ -1,0 +1,842 @@
+//! Op matching on the normalized sample path: one small function per ONNX op type
+//! (`Ctx::matcher`), plus element-wise regions ([`super::regions`]) tried first.
+
+use super::regions::{self, Kind, RegionNode};
+use crate::error::Error;
+use crate::model::{Activation, FOp, FTensor};
+use std::collections::{HashMap, HashSet};
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
+
+/// The sample-path ops the importer understands.
+pub const SUPPORTED: &str = "Gemm, MatMul (+ Add), Conv (2-D, group 1), Add, Concat (channels), \
+Resize / Upsample (nearest, integer factor), GroupNormalization or Reshape-InstanceNormalization-\
+Reshape-Mul-Add (GroupNorm), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
+element-wise ops of one tensor with scalar constants (Sigmoid, Tanh, Erf, Relu, Gelu, \
+LeakyRelu, Elu, HardSigmoid, HardSwish, Mish, Softplus, Clip, Exp, Add, Sub, Mul, Div, Pow, \
+...: SiLU, GELU and others become lookup tables)";
+
+/// `[1, f]`, `[1, c, h, w]` and friends as a per-sample `[c, h, w]`.
+pub fn per_sample(dims: &[usize]) -> Option<[usize; 3]> {
+    match dims {
+        [1, f] | [f] => Some([*f, 1, 1]),
+        [1, c, h, w] => Some([*c, *h, *w]),
+        [1, c, f] => Some([*c * *f, 1, 1]),
+        [] => Some([1, 1, 1]),
+        _ => None,
+    }
+}
+
+/// Decodes a numeric tensor to `f32` (`i64` and `i32` too, for shapes and scales).
+fn decode(t: &TensorProto) -> Option<Vec<f32>> {
+    let raw = &t.raw_data;
+    let chunks = |n: usize| raw.chunks_exact(n);
+    match DataType::try_from(t.data_type).ok()? {
+        DataType::Float if !raw.is_empty() => Some(
+            chunks(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        DataType::Float => Some(t.float_data.clone()),
+        DataType::Int64 if !raw.is_empty() => Some(
+            chunks(8)
+                .map(|c| {
+                    i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect(),
+        ),
+        DataType::Int64 => Some(t.int64_data.iter().map(|v| *v as f32).collect()),
+        DataType::Int32 if !raw.is_empty() => Some(
+            chunks(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect(),
+        ),
+        DataType::Int32 => Some(t.int32_data.iter().map(|v| *v as f32).collect()),
+        _ => None,
+    }
+}
+
+fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.ints.clone())
+}
+
+fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+}
+
+fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| String::from_utf8_lossy(&a.s).to_string())
+}
+
+fn out0(n: &NodeProto) -> &str {
+    n.output.first().map(String::as_str).unwrap_or("")
+}
+
+fn in_k(n: &NodeProto, k: usize) -> &str {
+    n.input.get(k).map(String::as_str).unwrap_or("")
+}
+
+/// An initializer: dims and values.
+type Init = (Vec<i64>, Vec<f32>);
+
+/// Matches the node at an index (and the pattern it starts).
+type Matcher<'a> = fn(&mut Ctx<'a>, usize) -> Result<(), Error>;
+
+/// The matcher state: the graph, what has been matched, and the float graph being built.
+pub struct Ctx<'a> {
+    file: &'a str,
+    nodes: &'a [NodeProto],
+    outputs: HashSet<String>,
+    inits: HashMap<String, Init>,
+    shapes: &'a HashMap<String, Vec<usize>>,
+    consumers: HashMap<String, Vec<usize>>,
+    consumed: HashSet<usize>,
+    tensors: Vec<FTensor>,
+    index: HashMap<String, usize>,
+    ops: Vec<FOp>,
+}
+
+/// What an op without a matcher usually comes from, for the error.
+fn hint(op: &str) -> &'static str {
+    match op {
+        "LayerNormalization" | "ReduceMean" => " (LayerNorm is not a device op yet)",
+        "Softmax" => " (attention is not a device op yet)",
+        "ConvTranspose" => " (transposed convolution is not a device op yet)",
+        "Mul" | "Div" | "Sub" => {
+            " (an element-wise product of two activations, as in scale-shift modulation or \
+             attention, is not a device op yet; products with scalar constants are)"
+        }
+        "Shape" | "Gather" | "Slice" | "Expand" => {
+            " (shape arithmetic on the sample that tract could not fold to a constant)"
+        }
+        _ => "",
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A matcher over a normalized graph with its inferred shapes.
+    pub fn new(
+        file: &'a str,
+        graph: &'a GraphProto,
+        shapes: &'a HashMap<String, Vec<usize>>,
+    ) -> Self {
+        let inits = graph
+            .initializer
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), (t.dims.clone(), decode(t)?))))
+            .collect();
+        let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (ni, n) in graph.node.iter().enumerate() {
+            for i in &n.input {
+                consumers.entry(i.clone()).or_default().push(ni);
+            }
+        }
+        Self {
+            file,
+            nodes: &graph.node,
+            outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+            inits,
+            shapes,
+            consumers,
+            consumed: HashSet::new(),
+            tensors: vec![],
+            index: HashMap::new(),
+            ops: vec![],
+        }
+    }
+
+    fn err(&self, node: &NodeProto, what: String) -> Error {
+        Error::Input(format!(
+            "{}: node `{}` ({}): {what}",
+            self.file, node.name, node.op_type
+        ))
+    }
+
+    fn tensor(&self, node: &NodeProto, name: &str) -> Result<usize, Error> {
+        self.index.get(name).copied().ok_or_else(|| {
+            self.err(
+                node,
+                format!("input `{name}` is neither on the sample path nor a timestep/label table"),
+            )
+        })
+    }
+
+    fn init(&self, name: &str) -> Option<&Init> {
+        self.inits.get(name)
+    }
+
+    /// The value of a constant whose elements are all equal, broadcasting to any shape.
+    fn scalar(&self, name: &str) -> Option<f64> {
+        let (dims, v) = self.init(name)?;
+        let first = *v.first()?;
+        (dims.iter().all(|d| *d == 1) && v.iter().all(|x| *x == first)).then_some(f64::from(first))
+    }
+
+    /// Registers a tensor of the float graph.
+    pub fn add_tensor(&mut self, name: &str, shape: [usize; 3]) -> usize {
+        self.tensors.push(FTensor {
+            name: name.into(),
+            shape,
+        });
+        let i = self.tensors.len() - 1;
+        self.index.insert(name.into(), i);
+        i
+    }
+
+    /// Appends an op.
+    pub fn push(&mut self, op: FOp) {
+        self.ops.push(op);
+    }
+
+    /// The tensors, ops and the index of the graph output `out_name`.
+    pub fn finish(self, out_name: &str) -> Result<(Vec<FTensor>, Vec<FOp>, usize), Error> {
+        let output = *self.index.get(out_name).ok_or_else(|| {
+            Error::Input(format!(
+                "{}: output `{out_name}` is not computed from the sample input",
+                self.file
+            ))
+        })?;
+        Ok((self.tensors, self.ops, output))
+    }
+
+    /// The single consumer of `tensor`, if exactly one node reads it.
+    fn sole_consumer(&self, tensor: &str) -> Option<usize> {
+        match self.consumers.get(tensor).map(Vec::as_slice) {
+            Some([one]) if !self.outputs.contains(tensor) => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// The matcher of an ONNX op type: one small function each.
+    fn matcher(op: &str) -> Option<Matcher<'a>> {
+        Some(match op {
+            "Gemm" => Self::gemm,
+            "MatMul" => Self::matmul,
+            "Conv" => Self::conv,
+            "Add" => Self::add,
+            "Concat" => Self::concat,
+            "Resize" | "Upsample" => Self::resize,
+            "InstanceNormalization" => Self::group_norm_pattern,
+            "GroupNormalization" => Self::group_normalization,
+            "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" => Self::reshape,
+            _ => return None,
+        })
+    }
+
+    /// Matches node `ni` (and whatever pattern it starts).
+    pub fn node(&mut self, ni: usize) -> Result<(), Error> {
+        if self.consumed.contains(&ni) || self.region(ni)? {
+            return Ok(());
+        }
+        let node = &self.nodes[ni];
+        match Self::matcher(&node.op_type) {
+            Some(m) => m(self, ni),
+            None => Err(self.err(
+                node,
+                format!(
+                    "op `{}` is not supported on the sample path{}; supported: {SUPPORTED}",
+                    node.op_type,
+                    hint(&node.op_type)
+                ),
+            )),
+        }
+    }
+
+    fn kind(&self, n: &NodeProto) -> Option<Kind> {
+        regions::step_kind(
+            n,
+            |a| attr_f(n, a),
+            |a| attr_s(n, a),
+            |k| n.input.get(k).and_then(|i| self.scalar(i)),
+        )
+    }
+
+    /// Whether operand `name` of an element-wise node may join a region over `x` whose
+    /// outputs so far are `produced`.
+    fn region_operand(&self, name: &str, x: &str, produced: &HashSet<String>) -> bool {
+        name.is_empty() || name == x || produced.contains(name) || self.scalar(name).is_some()
+    }
+
+    /// If node `ni` starts an element-wise region over one sample-path tensor, matches the
+    /// whole region as activations (one per tensor it hands on) and returns `true`.
+    fn region(&mut self, ni: usize) -> Result<bool, Error> {
+        let node = &self.nodes[ni];
+        if self.kind(node).is_none() {
+            return Ok(false);
+        }
+        let vars: HashSet<&String> = node
+            .input
+            .iter()
+            .filter(|i| !i.is_empty() && self.scalar(i).is_none())
+            .collect();
+        let [x] = vars.into_iter().collect::<Vec<_>>()[..] else {
+            return Ok(false);
+        };
+        if !self.index.contains_key(x) || self.init(x).is_some() {
+            return Ok(false);
+        }
+        let x = x.clone();
+        let mut members = vec![ni];
+        let mut produced: HashSet<String> = node.output.iter().cloned().collect();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            let frontier: Vec<usize> = produced
+                .iter()
+                .flat_map(|t| self.consumers.get(t).cloned().unwrap_or_default())
+                .collect();
+            for c in frontier {
+                let n = &self.nodes[c];
+                if members.contains(&c)
+                    || self.consumed.contains(&c)
+                    || self.kind(n).is_none()
+                    || !n
+                        .input
+                        .iter()
+                        .all(|i| self.region_operand(i, &x, &produced))
+                {
+                    continue;
+                }
+                members.push(c);
+                produced.extend(n.output.iter().cloned());
+                grew = true;
+            }
+        }
+        members.sort_unstable();
+        let rnodes: Vec<RegionNode> = members
+            .iter()
+            .map(|m| {
+                let n = &self.nodes[*m];
+                let kind = self
+                    .kind(n)
+                    .ok_or_else(|| self.err(n, "internal: region".into()))?;
+                let inputs = match kind {
+                    Kind::Clip(..) => n.input.iter().take(1).cloned().collect(),
+                    _ => n.input.clone(),
+                };
+                Ok(RegionNode {
+                    kind,
+                    inputs,
+                    output: out0(n).to_string(),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        let inside: HashSet<usize> = members.iter().copied().collect();
+        let escaping = regions::escaping(&rnodes, |t| {
+            self.outputs.contains(t)
+                || self
+                    .consumers
+                    .get(t)
+                    .is_some_and(|cs| cs.iter().any(|c| !inside.contains(c)))
+        });
+        let input = self.tensor(node, &x)?;
+        let shape = self.tensors[input].shape;
+        for e in escaping {
+            let expr = regions::expr_of(&e, &x, &rnodes, &|n| self.scalar(n))
+                .ok_or_else(|| self.err(node, format!("could not read `{e}` as a function")))?;
+            let output = self.add_tensor(&e, shape);
+            self.ops.push(FOp::Act {
+                input,
+                output,
+                act: Activation::of(expr),
+            });
+        }
+        self.consumed.extend(members);
+        Ok(true)
+    }
+
+    /// If the only reader of `out` is `Add(out, bias initializer of len n)`, consumes it and
+    /// returns the bias and the Add's output name.
+    fn fold_bias(&mut self, out: &str, n: usize) -> Option<(Vec<f32>, String)> {
+        let ci = self.sole_consumer(out)?;
+        let add = &self.nodes[ci];
+        if add.op_type != "Add" {
+            return None;
+        }
+        let other = add.input.iter().find(|i| i.as_str() != out)?;
+        let (_, b) = self.init(other)?;
+        if b.len() != n {
+            return None;
+        }
+        let res = (b.clone(), out0(add).to_string());
+        self.consumed.insert(ci);
+        Some(res)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dense(
+        &mut self,
+        ni: usize,
+        input: &str,
+        weights: Vec<f32>,
+        bias: Option<Vec<f32>>,
+        kernel: [usize; 2],
+        stride: usize,
+        pad: usize,
+        out_c: usize,
+    ) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let x = self.tensor(node, input)?;
+        let [c, h, w] = self.tensors[x].shape;
+        let in_c = weights.len() / (out_c * kernel[0] * kernel[1]).max(1);
+        let shape = if kernel == [1, 1] && h * w == 1 && in_c == c {
+            [out_c, 1, 1]
+        } else {
+            if c != in_c {
+                return Err(self.err(
+                    node,
+                    format!("weight expects {in_c} input channels, the input has {c}"),
+                ));
+            }
+            if stride == 0 || h + 2 * pad < kernel[0] || w + 2 * pad < kernel[1] {
+                return Err(self.err(
+                    node,
+                    format!(
+                        "kernel {kernel:?} larger than the padded input [{h}, {w}] (pad {pad}), \
+                         or stride 0"
+                    ),
+                ));
+            }
+            [
+                out_c,
+                (h + 2 * pad - kernel[0]) / stride + 1,
+                (w + 2 * pad - kernel[1]) / stride + 1,
+            ]
+        };
+        let out = out0(node).to_string();
+        let (bias, out) = match bias {
+            Some(b) => (b, out),
+            None => self
+                .fold_bias(&out, out_c)
+                .unwrap_or((vec![0.0; out_c], out)),
+        };
+        let name = self.nodes[ni].name.clone();
+        let y = self.add_tensor(&out, shape);
+        self.ops.push(FOp::Conv {
+            name,
+            input: x,
+            output: y,
+            weights,
+            bias,
+            kernel,
+            stride,
+            pad,
+        });
+        Ok(())
+    }
+
+    fn gemm(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let (dims, w) = self
+            .init(in_k(node, 1))
+            .cloned()
+            .ok_or_else(|| self.err(node, "weight B must be a constant".into()))?;
+        if attr_f(node, "alpha").is_some_and(|a| a != 1.0)
+            || attr_f(node, "beta").is_some_and(|b| b != 1.0)
+            || attr_i(node, "transA").unwrap_or(0) != 0
+        {
+            return Err(self.err(
+                node,
+                "only alpha = beta = 1 and transA = 0 are supported".into(),
+            ));
+        }
+        let [d0, d1] = dims[..] else {
+            return Err(self.err(node, format!("weight B must be 2-D, got shape {dims:?}")));
+        };
+        let (d0, d1) = (d0.max(0) as usize, d1.max(0) as usize);
+        let (n, k, w) = if attr_i(node, "transB").unwrap_or(0) == 1 {
+            (d0, d1, w)
+        } else {
+            (d1, d0, transpose(&w, d0, d1))
+        };
+        let bias = match node.input.get(2) {
+            Some(c) if !c.is_empty() => Some(
+                self.init(c)
+                    .map(|b| b.1.clone())
+                    .map(|b| if b.len() == 1 { vec![b[0]; n] } else { b })
+                    .filter(|b| b.len() == n)
+                    .ok_or_else(|| {
+                        self.err(node, format!("bias C must be a constant of {n} values"))
+                    })?,
+            ),
+            _ => None,
+        };
+        self.linear(ni, w, n, k, bias)
+    }
+
+    fn matmul(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let (dims, w) = self.init(in_k(node, 1)).cloned().ok_or_else(|| {
+            self.err(
+                node,
+                "the second operand must be a constant weight (a product of two activations, \
+                 as in attention, is not a device op yet)"
+                    .into(),
+            )
+        })?;
+        let [k, n] = dims[..] else {
+            return Err(self.err(node, format!("weight must be 2-D, got shape {dims:?}")));
+        };
+        let (k, n) = (k.max(0) as usize, n.max(0) as usize);
+        self.linear(ni, transpose(&w, k, n), n, k, None)
+    }
+
+    fn linear(
+        &mut self,
+        ni: usize,
+        w: Vec<f32>,
+        out_f: usize,
+        in_f: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let x = self.tensor(node, in_k(node, 0))?;
+        if self.tensors[x].len() != in_f {
+            return Err(self.err(
+                node,
+                format!(
+                    "expects {in_f} input features, the input has {}",
+                    self.tensors[x].len()
+                ),
+            ));
+        }
+        self.dense(ni, in_k(node, 0), w, bias, [1, 1], 1, 0, out_f)
+    }
+
+    fn conv(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let (dims, w) = self
+            .init(in_k(node, 1))
+            .cloned()
+            .ok_or_else(|| self.err(node, "weight must be a constant".into()))?;
+        let [oc, _, kh, kw] = dims[..] else {
+            return Err(self.err(
+                node,
+                format!(
+                    "only 2-D convs are supported (weight shape {dims:?}; 1-D convs are not a \
+                     device op yet)"
+                ),
+            ));
+        };
+        let group = attr_i(node, "group").unwrap_or(1);
+        let dilations = attr_ints(node, "dilations").unwrap_or(vec![1, 1]);
+        if group != 1 || dilations.iter().any(|v| *v != 1) {
+            return Err(self.err(
+                node,
+                format!("group {group} and dilations {dilations:?}: only 1 is supported"),
+            ));
+        }
+        if attr_s(node, "auto_pad").is_some_and(|p| p != "NOTSET" && !p.is_empty()) {
+            return Err(self.err(node, "auto_pad is not supported; use explicit pads".into()));
+        }
+        let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
+        let pads = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
+        let (s, p) = (strides.first().copied(), pads.first().copied());
+        if strides.len() != 2
+            || pads.len() != 4
+            || strides.iter().any(|v| Some(*v) != s)
+            || pads.iter().any(|v| Some(*v) != p)
+            || s.is_none_or(|s| s <= 0 || s > 255)
+            || p.is_none_or(|p| !(0..=255).contains(&p))
+            || [oc, kh, kw].iter().any(|d| *d <= 0)
+        {
+            return Err(self.err(
+                node,
+                format!(
+                    "strides {strides:?}, pads {pads:?} and kernel {dims:?}: need equal strides \
+                     in 1..=255 and equal pads in 0..=255 on every side, positive sizes"
+                ),
+            ));
+        }
+        let bias = match node.input.get(2) {
+            Some(b) if !b.is_empty() => Some(
+                self.init(b)
+                    .map(|v| v.1.clone())
+                    .filter(|v| v.len() == oc as usize)
+                    .ok_or_else(|| {
+                        self.err(node, format!("bias must be a constant of {oc} values"))
+                    })?,
+            ),
+            _ => None,
+        };
+        let input = in_k(node, 0).to_string();
+        let [kh, kw] = [kh as usize, kw as usize];
+        self.dense(
+            ni,
+            &input,
+            w,
+            bias,
+            [kh, kw],
+            s.unwrap_or(1) as usize,
+            p.unwrap_or(0) as usize,
+            oc as usize,
+        )
+    }
+
+    fn add(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let (a, b) = (
+            self.tensor(node, in_k(node, 0))?,
+            self.tensor(node, in_k(node, 1))?,
+        );
+        let (sa, sb) = (self.tensors[a].shape, self.tensors[b].shape);
+        let (a, b) = if sa == sb || sb == [sa[0], 1, 1] {
+            (a, b)
+        } else if sa == [sb[0], 1, 1] {
+            (b, a)
+        } else {
+            return Err(self.err(
+                node,
+                format!(
+                    "shape mismatch: {sa:?} + {sb:?} (same shapes or a per-channel [c, 1, 1] \
+                     operand)"
+                ),
+            ));
+        };
+        let shape = self.tensors[a].shape;
+        let y = self.add_tensor(out0(node), shape);
+        self.ops.push(FOp::Add { a, b, output: y });
+        Ok(())
+    }
+
+    fn concat(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let rank = self.shapes.get(out0(node)).map_or(4, Vec::len) as i64;
+        let axis = attr_i(node, "axis").unwrap_or(0);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if node.input.len() != 2 {
+            return Err(self.err(
+                node,
+                format!(
+                    "only two-input concat is supported, got {}",
+                    node.input.len()
+                ),
+            ));
+        }
+        let (a, b) = (
+            self.tensor(node, in_k(node, 0))?,
+            self.tensor(node, in_k(node, 1))?,
+        );
+        let (sa, sb) = (self.tensors[a].shape, self.tensors[b].shape);
+        if axis != 1 || sa[1..] != sb[1..] {
+            return Err(self.err(
+                node,
+                format!(
+                    "only channel concat (axis 1) of equal spatial size is supported (axis \
+                     {axis}, shapes {sa:?}, {sb:?})"
+                ),
+            ));
+        }
+        let y = self.add_tensor(out0(node), [sa[0] + sb[0], sa[1], sa[2]]);
+        self.ops.push(FOp::Concat { a, b, output: y });
+        Ok(())
+    }
+
+    fn resize(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let mode = attr_s(node, "mode");
+        if mode.as_deref().is_some_and(|m| m != "nearest") {
+            return Err(self.err(
+                node,
+                format!("only nearest mode is supported, got {mode:?}"),
+            ));
+        }
+        let ct = attr_s(node, "coordinate_transformation_mode");
+        if ct
+            .as_deref()
+            .is_some_and(|c| c == "align_corners" || c == "tf_crop_and_resize")
+        {
+            return Err(self.err(
+                node,
+                format!("coordinate_transformation_mode {ct:?} is not supported"),
+            ));
+        }
+        let x = self.tensor(node, in_k(node, 0))?;
+        let [c, h, w] = self.tensors[x].shape;
+        let out_shape = self
+            .shapes
+            .get(out0(node))
+            .and_then(|d| per_sample(d))
+            .ok_or_else(|| self.err(node, "output shape could not be inferred".into()))?;
+        let factor = out_shape[1] / h.max(1);
+        if out_shape[0] != c
+            || factor == 0
+            || out_shape[1] != h * factor
+            || out_shape[2] != w * factor
+        {
+            return Err(self.err(
+                node,
+                format!(
+                    "[{c}, {h}, {w}] -> {out_shape:?}: only equal integer upscaling of height \
+                     and width is supported"
+                ),
+            ));
+        }
+        let y = self.add_tensor(out0(node), out_shape);
+        self.ops.push(FOp::Upsample {
+            input: x,
+            output: y,
+            factor,
+        });
+        Ok(())
+    }
+
+    /// Reshape-like ops are views: the output is the input's data. A reshape to another
+    /// per-sample shape is accepted only to flat features (read by a linear layer) or as
+    /// GroupNorm's grouping reshape.
+    fn reshape(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let x = self.tensor(node, in_k(node, 0))?;
+        let src = self.tensors[x].shape;
+        let dst = self.shapes.get(out0(node)).and_then(|d| per_sample(d));
+        let to_norm = self.consumers.get(out0(node)).is_some_and(|cs| {
+            cs.iter()
+                .all(|c| self.nodes[*c].op_type == "InstanceNormalization")
+        });
+        let flat = dst.is_some_and(|d| d[1] == 1 && d[2] == 1);
+        if !(to_norm || flat || dst == Some(src) || node.op_type == "Identity") {
+            return Err(self.err(
+                node,
+                format!(
+                    "reshaping {src:?} to {dst:?} (per sample) is only supported to flatten \
+                     features or around InstanceNormalization (GroupNorm)"
+                ),
+            ));
+        }
+        self.index.insert(out0(node).to_string(), x);
+        Ok(())
+    }
+
+    fn group_normalization(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let x = self.tensor(node, in_k(node, 0))?;
+        let shape = self.tensors[x].shape;
+        let groups = attr_i(node, "num_groups").unwrap_or(0);
+        let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+        let (scale, bias) = (
+            self.init(in_k(node, 1)).map(|v| v.1.clone()),
+            self.init(in_k(node, 2)).map(|v| v.1.clone()),
+        );
+        let (Some(scale), Some(bias)) = (scale, bias) else {
+            return Err(self.err(node, "scale and bias must be constants".into()));
+        };
+        let c = shape[0];
+        let groups = usize::try_from(groups).unwrap_or(0);
+        if groups == 0 || !c.is_multiple_of(groups) {
+            return Err(self.err(node, format!("{groups} groups do not divide {c} channels")));
+        }
+        // Opset 18 gives one scale per group, opset 21 one per channel.
+        let expand = |v: Vec<f32>| {
+            if v.len() == groups {
+                (0..c).map(|i| v[i / (c / groups)]).collect()
+            } else {
+                v
+            }
+        };
+        let (gamma, beta) = (expand(scale), expand(bias));
+        if gamma.len() != c || beta.len() != c {
+            return Err(self.err(node, format!("scale/bias need {c} or {groups} values")));
+        }
+        let y = self.add_tensor(out0(node), shape);
+        self.ops.push(FOp::GroupNorm {
+            input: x,
+            output: y,
+            groups,
+            gamma,
+            beta,
+            eps,
+        });
+        Ok(())
+    }
+
+    /// GroupNorm as `Reshape([1, G, -1]) -> InstanceNormalization -> Reshape [-> Mul(gamma)
+    /// -> Add(beta)]`, as both exporters write it below opset 21.
+    fn group_norm_pattern(&mut self, ni: usize) -> Result<(), Error> {
+        let node = &self.nodes[ni];
+        let bad = |what: &str| {
+            self.err(
+                node,
+                format!(
+                    "InstanceNormalization is supported only as GroupNorm (Reshape [1, G, -1] -> \
+                     InstanceNormalization -> Reshape -> Mul -> Add): {what}"
+                ),
+            )
+        };
+        let input = in_k(node, 0).to_string();
+        let groups = self
+            .shapes
+            .get(&input)
+            .and_then(|d| d.get(1).copied())
+            .ok_or_else(|| bad("the grouped shape is unknown"))?;
+        let x = self.tensor(node, &input)?;
+        let shape = self.tensors[x].shape;
+        let c = shape[0];
+        if groups == 0 || !c.is_multiple_of(groups) {
+            return Err(bad(&format!("{groups} groups do not divide {c} channels")));
+        }
+        let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
+        let all = |name: &str, v: f32| self.init(name).is_some_and(|t| t.1.iter().all(|x| *x == v));
+        if !all(in_k(node, 1), 1.0) || !all(in_k(node, 2), 0.0) {
+            return Err(bad("its own scale and bias must be ones and zeros"));
+        }
+        let back = self
+            .sole_consumer(out0(node))
+            .filter(|c| self.nodes[*c].op_type == "Reshape")
+            .ok_or_else(|| bad("no Reshape after it"))?;
+        let mut consumed = vec![back];
+        let mut out = out0(&self.nodes[back]).to_string();
+        // The affine part: Mul by a per-channel gamma, then Add of beta (absent when the
+        // GroupNorm has affine=False).
+        let mut affine = |op: &str, default: f32| -> Vec<f32> {
+            let found = self.sole_consumer(&out).and_then(|m| {
+                let n = &self.nodes[m];
+                let other = n.input.iter().find(|i| **i != out)?;
+                let v = self.init(other)?.1.clone();
+                (n.op_type == op && v.len() == c).then(|| (m, v, out0(n).to_string()))
+            });
+            match found {
+                Some((m, v, o)) => {
+                    consumed.push(m);
+                    out = o;
+                    v
+                }
+                None => vec![default; c],
+            }
+        };
+        let gamma = affine("Mul", 1.0);
+        let beta = affine("Add", 0.0);
+        self.consumed.extend(consumed);
+        let y = self.add_tensor(&out, shape);
+        self.ops.push(FOp::GroupNorm {
+            input: x,
+            output: y,
+            groups,
+            gamma,
+            beta,
+            eps,
+        });
+        Ok(())
+    }
+}
+
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            if let (Some(d), Some(s)) = (t.get_mut(c * rows + r), w.get(r * cols + c)) {
+                *d = *s;
+            }
+        }
+    }
+    t
+}

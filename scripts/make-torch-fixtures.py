@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Trains small diffusion networks in PyTorch and exports them with both of PyTorch's ONNX
+exporters, as a user would, into tests/fixtures/torch/.
+
+It installs nothing: run it with a Python that has the packages of
+scripts/torch-fixtures-requirements.txt, from the repository root:
+
+    python3 scripts/make-torch-fixtures.py            # all models, about 5 minutes on 2 cores
+
+For every model it writes, per exporter, `NAME-EXPORTER-opsetK.onnx` (plus `.onnx.data`
+when the exporter stores the weights beside the file) and `NAME.reference.json`: inputs, the
+PyTorch output and onnxruntime's output for each exported file, which the Rust tests compare
+with the importer and with tract. The summary it prints is what tests/fixtures/torch/README.md
+records.
+"""
+
+import gzip
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures", "torch")
+T = 1000
+torch.set_num_threads(2)
+
+
+# --- Data: the shipped sets -------------------------------------------------------------
+
+
+def two_moons(n, rng):
+    """The layout of edgediff's Toy2d::TwoMoons (host-tools/src/data/toy2d.rs)."""
+    a = math.pi * rng.random(n)
+    even = np.arange(n) % 2 == 0
+    x = np.where(even, np.cos(a), 1.0 - np.cos(a))
+    y = np.where(even, np.sin(a), 0.5 - np.sin(a))
+    x = (x - 0.5 + 0.05 * rng.standard_normal(n)) * 1.4
+    y = (y - 0.25 + 0.05 * rng.standard_normal(n)) * 1.4
+    return np.stack([x, y], axis=1).astype(np.float32)
+
+
+def digits():
+    """models/data/digits.csv.gz scaled to [-1, 1] as edgediff does, with labels."""
+    with gzip.open(os.path.join(ROOT, "models", "data", "digits.csv.gz"), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return rows[:, :64] / 8.0 - 1.0, rows[:, 64].astype(np.int64)
+
+
+# --- The noise schedule: DDPM linear betas, edgediff's defaults -------------------------
+
+BETAS = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+ALPHA_BAR = torch.cumprod(1.0 - BETAS, 0).float()
+
+
+def noised(x0, t, eps):
+    ab = ALPHA_BAR[t].view(-1, *([1] * (x0.dim() - 1)))
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * eps, ab
+
+
+def target(prediction, x0, eps, ab):
+    if prediction == "epsilon":
+        return eps
+    if prediction == "v_prediction":
+        return ab.sqrt() * eps - (1 - ab).sqrt() * x0
+    raise ValueError(prediction)
+
+
+# --- Networks, written the common way ----------------------------------------------------
+
+
+def sinusoidal(t, dim):
+    """The DDPM / diffusers timestep embedding."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class Mlp(nn.Module):
+    """A 2-D denoiser: time MLP added to the first hidden layer; SiLU, GELU (erf) and GELU
+    (tanh) on the sample path."""
+
+    def __init__(self, hidden=64, temb=32):
+        super().__init__()
+        self.temb = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.inp = nn.Linear(2, hidden)
+        self.h1 = nn.Linear(hidden, hidden)
+        self.h2 = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, x, t):
+        e = self.time_mlp(sinusoidal(t, self.temb))
+        h = F.silu(self.inp(x) + e)
+        h = F.gelu(self.h1(h))
+        h = F.gelu(self.h2(h), approximate="tanh")
+        return self.out(h)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> Conv -> + time projection -> GroupNorm -> SiLU -> Conv, + skip."""
+
+    def __init__(self, cin, cout, temb, groups=4):
+        super().__init__()
+        self.n1 = nn.GroupNorm(groups, cin)
+        self.c1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.t = nn.Linear(temb, cout)
+        self.n2 = nn.GroupNorm(groups, cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.c1(F.silu(self.n1(x)))
+        h = h + self.t(F.silu(emb))[:, :, None, None]
+        h = self.c2(F.silu(self.n2(h)))
+        return h + self.skip(x)
+
+
+class UNet(nn.Module):
+    """An 8x8 U-Net: conv in, res block, strided-conv down to 4x4, res block, nearest
+    upsample + conv, skip concat, res block, GroupNorm + SiLU + conv out. With `classes`, the
+    embedding is `time_mlp(sinusoidal(t)) + class_embedding(y)` (diffusers' UNet2DModel
+    with class_embed_type), the last class row being the null label of classifier-free
+    guidance."""
+
+    def __init__(self, ch=16, temb=32, classes=0):
+        super().__init__()
+        self.tdim = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, temb), nn.SiLU(), nn.Linear(temb, temb))
+        self.class_embedding = nn.Embedding(classes + 1, temb) if classes else None
+        self.conv_in = nn.Conv2d(1, ch, 3, padding=1)
+        self.rb1 = ResBlock(ch, ch, temb)
+        self.down = nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1)
+        self.rb2 = ResBlock(2 * ch, 2 * ch, temb)
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * ch, ch, 3, padding=1))
+        self.rb3 = ResBlock(2 * ch, ch, temb)
+        self.norm_out = nn.GroupNorm(4, ch)
+        self.conv_out = nn.Conv2d(ch, 1, 3, padding=1)
+
+    def embedding(self, timestep, class_labels):
+        emb = self.time_mlp(sinusoidal(timestep, self.tdim))
+        if self.class_embedding is not None:
+            emb = emb + self.class_embedding(class_labels)
+        return emb
+
+    def forward(self, sample, timestep, class_labels=None):
+        emb = self.embedding(timestep, class_labels)
+        h0 = self.rb1(self.conv_in(sample), emb)
+        h1 = self.rb2(self.down(h0), emb)
+        h = self.rb3(torch.cat([self.up(h1), h0], dim=1), emb)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class CondUNet(UNet):
+    """The class-conditional U-Net with the label as a required input (for export)."""
+
+    def forward(self, sample, timestep, class_labels):
+        return super().forward(sample, timestep, class_labels)
+
+
+# --- Training -------------------------------------------------------------------------------
+
+
+def train(model, data, labels, prediction, steps, batch, lr, seed, classes=0, shape=None):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    data = torch.from_numpy(data)
+    for step in range(steps):
+        idx = torch.from_numpy(rng.integers(0, len(data), batch))
+        x0 = data[idx]
+        if shape is not None:
+            x0 = x0.view(-1, *shape)
+        t = torch.randint(0, T, (batch,))
+        eps = torch.randn_like(x0)
+        xt, ab = noised(x0, t, eps)
+        args = [xt, t]
+        if classes:
+            y = torch.from_numpy(labels[idx.numpy()])
+            drop = torch.rand(batch) < 0.1  # classifier-free guidance: 10% null label
+            args.append(torch.where(drop, torch.full_like(y, classes), y))
+        loss = F.mse_loss(model(*args), target(prediction, x0, eps, ab))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                ema[k].mul_(0.995).add_(v, alpha=0.005)
+        if step % 1000 == 0 or step == steps - 1:
+            print(f"  step {step:5d} loss {loss.item():.4f}", flush=True)
+    model.load_state_dict(ema)
+    model.eval()
+    return model
+
+
+# --- Export ---------------------------------------------------------------------------------
+
+
+def export(model, args, names, path, exporter, opset):
+    """Exports with the call a user writes; TorchScript exports get a dynamic batch axis."""
+    if os.path.exists(path + ".data"):
+        os.remove(path + ".data")
+    if exporter == "torchscript":
+        torch.onnx.export(
+            model,
+            args,
+            path,
+            input_names=names,
+            output_names=["out"],
+            opset_version=opset,
+            dynamo=False,
+            dynamic_axes={n: {0: "batch"} for n in names + ["out"]},
+        )
+    else:
+        torch.onnx.export(model, args, path, input_names=names, output_names=["out"], opset_version=opset, dynamo=True)
+    return path
+
+
+def reference_cases(model, make_inputs, n, seed):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for k in range(n):
+        cases.append(make_inputs(rng, k))
+    return cases
+
+
+def run_reference(model, files, cases, names):
+    """PyTorch's and onnxruntime's outputs on every case, for every exported file."""
+    out = {"inputs": names, "cases": []}
+    worst = {}
+    sessions = {os.path.basename(f): ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for f in files}
+    for case in cases:
+        tensors = [torch.from_numpy(np.asarray(case[n])) for n in names]
+        with torch.no_grad():
+            ref = model(*tensors).numpy()
+        entry = {n: np.asarray(case[n]).reshape(-1).tolist() for n in names}
+        entry["torch"] = ref.reshape(-1).tolist()
+        entry["onnxruntime"] = {}
+        for f, s in sessions.items():
+            o = s.run(None, {n: np.asarray(case[n]) for n in names})[0]
+            entry["onnxruntime"][f] = o.reshape(-1).tolist()
+            worst[f] = max(worst.get(f, 0.0), float(np.abs(o - ref).max()))
+        out["cases"].append(entry)
+    return out, worst
+
+
+def describe(path):
+    m = onnx.load(path, load_external_data=False)
+    ops = sorted({n.op_type for n in m.graph.node})
+    ext = any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+    opset = [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")][0]
+    return f"opset {opset}, {len(m.graph.node)} nodes, external data: {'yes' if ext else 'no'}; ops: {', '.join(ops)}"
+
+
+def build(name, model, names, example, make_inputs, exports):
+    files = []
+    for exporter, opset in exports:
+        path = os.path.join(OUT, f"{name}-{exporter}-opset{opset}.onnx")
+        export(model, example, names, path, exporter, opset)
+        files.append(path)
+    cases = reference_cases(model, make_inputs, 8, 7)
+    ref, worst = run_reference(model, files, cases, names)
+    with open(os.path.join(OUT, f"{name}.reference.json"), "w") as f:
+        json.dump(ref, f)
+    for p in files:
+        print(f"  {os.path.basename(p)}: {describe(p)}")
+        print(f"    onnxruntime vs PyTorch, max |diff| over 8 cases: {worst[os.path.basename(p)]:.3g}")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    print(f"torch {torch.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__}")
+    only = sys.argv[1:]
+    rng = np.random.default_rng(0)
+    images, labels = digits()
+
+    if not only or "mlp" in only:
+        t0 = time.time()
+        print("mlp: two-moons, v-prediction")
+        m = train(Mlp(), two_moons(20000, rng), None, "v_prediction", 6000, 256, 2e-3, 0)
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def mlp_inputs(r, k):
+            return {"x": (r.standard_normal((1, 2)) * 1.5).astype(np.float32), "t": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 2), torch.tensor([10]))
+        build("mlp", m, ["x", "t"], ex, mlp_inputs, [("torchscript", 13), ("dynamo", 18)])
+
+    if not only or "unet" in only:
+        t0 = time.time()
+        print("unet: digits, unconditional, epsilon")
+        m = train(UNet(), images, labels, "epsilon", 4000, 64, 2e-3, 1, shape=(1, 8, 8))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def unet_inputs(r, k):
+            return {"sample": r.standard_normal((1, 1, 8, 8)).astype(np.float32), "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]))
+        build("unet", m, ["sample", "timestep"], ex, unet_inputs, [("torchscript", 17), ("dynamo", 20)])
+
+    if not only or "unet-cond" in only:
+        t0 = time.time()
+        print("unet-cond: digits, class-conditional (time + class embeddings summed), v-prediction")
+        m = train(CondUNet(classes=10), images, labels, "v_prediction", 4000, 64, 2e-3, 2, classes=10, shape=(1, 8, 8))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def cond_inputs(r, k):
+            return {
+                "sample": r.standard_normal((1, 1, 8, 8)).astype(np.float32),
+                "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1),
+                "class_labels": np.array([k % 11], dtype=np.int64),
+            }
+
+        ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
+        build("unet-cond", m, ["sample", "timestep", "class_labels"], ex, cond_inputs, [("torchscript", 15), ("dynamo", 21)])
+
+
+if __name__ == "__main__":
+    main()
