@@ -20,5 +20,5 @@ pub fn run(data: &[u8]) {
         return;
     };
     let calib = edgediff::quantize::calibrate::CalibConfig::new(2);
-    let _ = edgediff::cli::quantize::pack_for_plan(&proto, "fuzz.onnx", &plan, &calib, None);
+    let _ = edgediff::pipeline::pack_for_plan(&proto, "fuzz.onnx", &plan, &calib, None);
 }

@@ -13,12 +13,12 @@
 //! once (CI does, so they never rot).
 
 use criterion::{BenchmarkId, Criterion, criterion_main};
-use edgediff::cli::demo::{SHIPPED, sampler_args};
-use edgediff::cli::quantize::quantize_for_plan;
-use edgediff::cli::sample::{EngineName, load};
 use edgediff::compile::writer::write_pack;
 use edgediff::engines::{TractDenoiser, TractInput};
 use edgediff::onnx::{qonnx, read_model};
+use edgediff::pipeline::quantize_for_plan;
+use edgediff::pipeline::{EngineName, load};
+use edgediff::pipeline::{SHIPPED, sampler_args};
 use edgediff::sampling::Job;
 use edgediff_runtime::Denoiser;
 use edgediff_runtime::engine::{Engine, Kernels};

@@ -16,6 +16,7 @@ pub mod eval;
 pub mod files;
 pub mod model;
 pub mod onnx;
+pub mod pipeline;
 pub mod plot;
 pub mod quantize;
 pub mod sampling;

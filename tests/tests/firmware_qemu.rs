@@ -83,7 +83,7 @@ fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
     let budget = read_budget(&budget_path);
     let mut measured: Vec<((String, String), u64)> = vec![];
     let mut over = vec![];
-    for m in edgediff::cli::demo::SHIPPED {
+    for m in edgediff::pipeline::SHIPPED {
         let (run, elf, log) = firmware::run(m.name, SEED, SAMPLES);
         println!("{log}");
         assert_eq!(run.samples.len(), SAMPLES, "{}: samples printed", m.name);

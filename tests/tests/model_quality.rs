@@ -8,12 +8,12 @@
 //! - digits U-Net (noise prediction, guidance 2), 300 samples: the Fréchet distance varies by
 //!   about +-0.5 around 8 for both float and int8.
 
-use edgediff::cli::demo::sampler_args;
-use edgediff::cli::eval::quality_2d;
-use edgediff::cli::sample::{Dyn, EngineName, load};
 use edgediff::data::Toy2d;
 use edgediff::data::digits::Digits;
 use edgediff::eval::classifier::{Classifier, DigitsQuality, quality_digits};
+use edgediff::eval::quality_2d;
+use edgediff::pipeline::sampler_args;
+use edgediff::pipeline::{Dyn, EngineName, load};
 use edgediff::sampling::Job;
 use std::path::PathBuf;
 

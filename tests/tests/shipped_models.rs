@@ -2,10 +2,10 @@
 //! lower bound, and the runtime agrees with tract on the int8 ONNX, layer by layer at every
 //! sampling step and over whole trajectories.
 
-use edgediff::cli::demo::sampler_args;
-use edgediff::cli::sample::{Dyn, EngineName, load};
 use edgediff::compile::writer::write_pack;
 use edgediff::onnx::{qonnx, read_model};
+use edgediff::pipeline::sampler_args;
+use edgediff::pipeline::{Dyn, EngineName, load};
 use edgediff::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// Every shipped model and the sampler options it was compiled with.
 fn shipped() -> Vec<(&'static str, &'static str)> {
-    edgediff::cli::demo::SHIPPED
+    edgediff::pipeline::SHIPPED
         .iter()
         .map(|m| (m.name, m.sampler))
         .collect()

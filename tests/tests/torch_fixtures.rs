@@ -9,16 +9,16 @@
 
 use clap::Parser;
 use edgediff::cli::Cli;
-use edgediff::cli::demo::sampler_args;
-use edgediff::cli::eval::quality_2d;
-use edgediff::cli::sample::{Dyn, EngineName, load};
 use edgediff::data::Toy2d;
 use edgediff::data::digits::Digits;
 use edgediff::engines::{TractDenoiser, TractInput};
 use edgediff::eval::classifier::{Classifier, quality_digits};
+use edgediff::eval::quality_2d;
 use edgediff::model::evaluate;
 use edgediff::onnx::import::{ImportOptions, import};
 use edgediff::onnx::{qonnx, read_model};
+use edgediff::pipeline::sampler_args;
+use edgediff::pipeline::{Dyn, EngineName, load};
 use edgediff::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};

@@ -5,15 +5,15 @@
 //! distance (and label accuracy when conditional).
 
 use super::Error;
-use super::eval::quality_2d;
-use super::quantize::pack_for_plan;
-use super::sample::Dyn;
 use super::sampler_args::{ScheduleArgs, prediction_arg};
 use crate::data::Toy2d;
 use crate::data::digits::Digits;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::eval::classifier::{Classifier, quality_digits};
+use crate::eval::quality_2d;
 use crate::onnx::read_model;
+use crate::pipeline::Dyn;
+use crate::pipeline::pack_for_plan;
 use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE};
 use crate::sampling::Job;
 use edgediff_runtime::engine::Engine;

@@ -7,13 +7,13 @@
 //! all error comes from the sampler and its step count.
 
 use super::Error;
-use super::eval::quality_2d;
-use super::sample::{Dyn, EngineName, load};
-use super::sampler_args::SamplerArgs;
+use crate::data::GaussianMixture;
 use crate::data::digits::Digits;
-use crate::data::{GaussianMixture, Toy2d};
 use crate::eval::classifier::{Classifier, quality_digits};
+use crate::eval::quality_2d;
 use crate::eval::swd::sliced_w1;
+use crate::pipeline::{Dyn, EngineName, load};
+use crate::pipeline::{SHIPPED, Shipped, sampler_args};
 use crate::plot;
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
@@ -40,46 +40,6 @@ pub struct Args {
     /// Where the pictures go.
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
-}
-
-/// A shipped model: its folder, sampler options and data.
-pub struct Shipped {
-    /// Folder name under `models/`.
-    pub name: &'static str,
-    /// Sampler options it was compiled with.
-    pub sampler: &'static str,
-    /// The 2-D data set, or `None` for digits.
-    pub data: Option<Toy2d>,
-}
-
-/// The models in `models/`.
-pub const SHIPPED: &[Shipped] = &[
-    Shipped {
-        name: "two-moons",
-        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: Some(Toy2d::TwoMoons),
-    },
-    Shipped {
-        name: "digits-mlp",
-        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: None,
-    },
-    Shipped {
-        name: "digits-unet",
-        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: None,
-    },
-];
-
-/// Parses sampler options from text.
-pub fn sampler_args(s: &str) -> SamplerArgs {
-    #[derive(clap::Parser)]
-    struct Opts {
-        #[command(flatten)]
-        sampler: SamplerArgs,
-    }
-    <Opts as clap::Parser>::parse_from(std::iter::once("edgediff").chain(s.split_whitespace()))
-        .sampler
 }
 
 /// Projections used for the sliced Wasserstein distance.

@@ -6,12 +6,12 @@
 //! only cover the steps it was compiled for.
 
 use super::Error;
-use super::quantize::pack_for_plan;
 use super::sampler_args::{ScheduleArgs, prediction_arg};
 use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::eval::elbo::{Elbo, ElboConfig, elbo};
 use crate::onnx::read_model;
+use crate::pipeline::pack_for_plan;
 use crate::quantize::calibrate::CalibConfig;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;

@@ -1,13 +1,12 @@
 //! `edgediff eval`: sample quality of a model with a chosen engine against fresh data.
 
 use super::Error;
-use super::sample::{Dyn, EngineName, load};
 use super::sampler_args::SamplerArgs;
 use crate::data::Toy2d;
 use crate::data::digits::Digits;
 use crate::eval::classifier::{Classifier, quality_digits};
-use crate::eval::mmd::mmd2_rbf;
-use crate::eval::swd::sliced_w1;
+use crate::eval::quality_2d;
+use crate::pipeline::{Dyn, EngineName, load};
 use crate::sampling::Job;
 use std::path::PathBuf;
 
@@ -44,33 +43,6 @@ pub struct Args {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-/// Sliced W1, MMD and their noise floors.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Quality2d {
-    /// Sliced Wasserstein-1 between samples and fresh data.
-    pub sw1: f64,
-    /// The same between two independent data draws.
-    pub sw1_floor: f64,
-    /// RBF MMD^2 (bandwidth 0.2, 2000 points).
-    pub mmd2: f64,
-    /// The same between two independent data draws.
-    pub mmd2_floor: f64,
-}
-
-/// Measures 2-D samples against `data`.
-pub fn quality_2d(samples: &[f32], data: Toy2d, seed: u64) -> Quality2d {
-    let n = samples.len() / 2;
-    let fresh = data.sample(n, seed ^ 0xda7a);
-    let other = data.sample(n, seed ^ 0xf100);
-    let sw = |a: &[f32], b: &[f32]| sliced_w1(a, b, 2, 64, 7).unwrap_or(f64::NAN);
-    Quality2d {
-        sw1: sw(samples, &fresh),
-        sw1_floor: sw(&other, &fresh),
-        mmd2: mmd2_rbf(samples, &fresh, 2, 0.2, 2000),
-        mmd2_floor: mmd2_rbf(&other, &fresh, 2, 0.2, 2000),
-    }
 }
 
 /// Runs the command.

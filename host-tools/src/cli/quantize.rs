@@ -6,14 +6,14 @@ use super::sampler_args::SamplerArgs;
 use crate::compile::graph::QGraph;
 use crate::files::write_atomic;
 use crate::model::{FloatDenoiser, FloatGraph};
-use crate::onnx::import::{ImportOptions, import};
-use crate::onnx::{encode, qonnx, read_model};
+use crate::onnx::{encode, qonnx};
+use crate::pipeline::load_float;
 use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE, RangeRule, calibrate};
 use crate::quantize::report::{Report, dequantized};
 use crate::quantize::{fold_bias_into_step_tables, to_qgraph};
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{self, Plan};
+use edgediff_runtime::sampler::plan::Plan;
 use std::path::PathBuf;
 
 /// Options of `edgediff quantize`.
@@ -52,51 +52,6 @@ pub struct Args {
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
-}
-
-/// Imports a float model for the sampler of `args`.
-pub fn load_float(
-    path: &std::path::Path,
-    sampler: &SamplerArgs,
-) -> Result<(FloatGraph, Plan), Error> {
-    let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
-    let model = read_model(path)?;
-    let opts = ImportOptions {
-        timesteps: plan.rows.iter().map(|r| r.t).collect(),
-        prediction: sampler.prediction,
-    };
-    let g = import(&model, &path.display().to_string(), &opts)?;
-    Ok((g, plan))
-}
-
-/// Quantizes a float model for `plan` in memory (one scale set, calibrated as `calib` says);
-/// `prediction` overrides what the file records.
-pub fn quantize_for_plan(
-    proto: &tract_onnx::pb::ModelProto,
-    file: &str,
-    plan: &Plan,
-    calib: &CalibConfig,
-    prediction: Option<PredictionType>,
-) -> Result<QGraph, Error> {
-    let opts = ImportOptions {
-        timesteps: plan.rows.iter().map(|r| r.t).collect(),
-        prediction,
-    };
-    let g = import(proto, file, &opts)?;
-    let ranges = calibrate(&g, plan, calib)?;
-    Ok(to_qgraph(&g, &ranges, calib.guidance))
-}
-
-/// [`quantize_for_plan`], compiled: the pack bytes.
-pub fn pack_for_plan(
-    proto: &tract_onnx::pb::ModelProto,
-    file: &str,
-    plan: &Plan,
-    calib: &CalibConfig,
-    prediction: Option<PredictionType>,
-) -> Result<Vec<u8>, Error> {
-    let q = quantize_for_plan(proto, file, plan, calib, prediction)?;
-    Ok(crate::compile::writer::write_pack(&q, plan, None)?.bytes)
 }
 
 /// Runs the command.

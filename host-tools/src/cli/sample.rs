@@ -4,32 +4,11 @@
 use super::Error;
 use super::sampler_args::SamplerArgs;
 use crate::data::Toy2d;
-use crate::engines::{TractDenoiser, TractInput};
 use crate::files::{read, write_atomic};
-use crate::onnx::import::{ImportOptions, import};
-use crate::onnx::metadata::prediction_name;
-use crate::onnx::{qonnx, read_model};
+use crate::pipeline::{Dyn, EngineName, load};
 use crate::plot;
 use crate::sampling::Job;
-use clap::ValueEnum;
-use edgediff_runtime::Denoiser;
-use edgediff_runtime::engine::Engine;
-use edgediff_runtime::pack::Pack;
-use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{self, Plan};
-use edgediff_runtime::schedule::StepTable;
 use std::path::{Path, PathBuf};
-
-/// Which engine runs the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EngineName {
-    /// The model pack through the no_std runtime (int8).
-    Runtime,
-    /// The int8 ONNX through tract.
-    Tract,
-    /// The float ONNX through tract.
-    TractFloat,
-}
 
 /// Options of `edgediff sample`.
 #[derive(Clone, Debug, clap::Args)]
@@ -73,146 +52,6 @@ pub struct Args {
     /// Overwrite existing outputs.
     #[arg(long)]
     pub force: bool,
-}
-
-/// A loaded model: its engine, plan and conventions.
-pub struct Loaded {
-    /// The network.
-    pub denoiser: Box<dyn Denoiser>,
-    /// The step table.
-    pub plan: Plan,
-    /// What the network predicts.
-    pub prediction: PredictionType,
-    /// Clip range.
-    pub clip: Option<f32>,
-    /// Elements per sample.
-    pub dim: usize,
-    /// Classes.
-    pub num_classes: u16,
-}
-
-/// A pack and its arena, owned, so the runtime engine can borrow them for `'static`.
-fn leak_engine(bytes: Vec<u8>, file: &str) -> Result<Engine<'static, 'static>, Error> {
-    let named = |e| Error::Input(format!("{file}: {e}"));
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    let pack = Pack::parse(bytes).map_err(named)?;
-    let arena: &'static mut [i8] = Box::leak(vec![0i8; pack.arena_bytes()].into_boxed_slice());
-    Engine::new(pack, arena).map_err(named)
-}
-
-/// An error when `--prediction` differs from what a pack or int8 ONNX was built for.
-fn same_prediction(
-    file: &str,
-    built: PredictionType,
-    flag: Option<PredictionType>,
-) -> Result<(), Error> {
-    match flag {
-        Some(f) if f != built => Err(Error::Input(format!(
-            "{file} was built for {} prediction, --prediction says {}; quantize the float              model again with --prediction {}",
-            prediction_name(built),
-            prediction_name(f),
-            prediction_name(f)
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Loads `model` for `engine`.
-pub fn load(
-    model: &Path,
-    engine: EngineName,
-    sampler: &SamplerArgs,
-    guidance: f32,
-) -> Result<Loaded, Error> {
-    let file = model.display().to_string();
-    match engine {
-        EngineName::Runtime => {
-            let engine = leak_engine(read(model)?, &file)?;
-            let pack = *engine.pack();
-            let m = *pack.meta();
-            same_prediction(&file, m.prediction, sampler.prediction)?;
-            let table = pack.schedule();
-            let rows = (0..table.steps()).filter_map(|i| table.row(i)).collect();
-            Ok(Loaded {
-                plan: Plan {
-                    rows,
-                    corrector_steps: m.corrector_steps,
-                },
-                prediction: m.prediction,
-                clip: m.clip_sample,
-                dim: m.sample_len(),
-                num_classes: m.num_classes,
-                denoiser: Box::new(engine),
-            })
-        }
-        EngineName::Tract => {
-            let proto = read_model(model)?;
-            let q = qonnx::read(&proto, &file)?;
-            let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
-            let ts: Vec<u32> = plan.rows.iter().map(|r| r.t).collect();
-            if ts != q.timesteps {
-                return Err(Error::Input(format!(
-                    "{file}: quantized for timesteps {:?}; these sampler options visit {ts:?}",
-                    q.timesteps
-                )));
-            }
-            let g = &q.graph;
-            same_prediction(&file, g.prediction, sampler.prediction)?;
-            Ok(Loaded {
-                denoiser: Box::new(TractDenoiser::new(
-                    &proto,
-                    &file,
-                    TractInput::Step,
-                    g.num_classes,
-                    g.guidance,
-                )?),
-                plan,
-                prediction: g.prediction,
-                clip: None,
-                dim: g.sample_shape.iter().product(),
-                num_classes: g.num_classes,
-            })
-        }
-        EngineName::TractFloat => {
-            let proto = read_model(model)?;
-            let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
-            let opts = ImportOptions {
-                timesteps: vec![0],
-                prediction: sampler.prediction,
-            };
-            let g = import(&proto, &file, &opts)?;
-            Ok(Loaded {
-                denoiser: Box::new(TractDenoiser::new(
-                    &proto,
-                    &file,
-                    TractInput::Timestep,
-                    g.num_classes,
-                    guidance,
-                )?),
-                plan,
-                prediction: g.prediction,
-                clip: None,
-                dim: g.sample_shape.iter().product(),
-                num_classes: g.num_classes,
-            })
-        }
-    }
-}
-
-/// Forwards to a boxed denoiser (the sampler takes `impl Denoiser`).
-pub struct Dyn<'a>(pub &'a mut dyn Denoiser);
-
-impl Denoiser for Dyn<'_> {
-    fn eval(
-        &mut self,
-        x: &[f32],
-        t: u32,
-        step: usize,
-        labels: &[u16],
-        out: &mut [f32],
-    ) -> edgediff_runtime::Result<()> {
-        self.0.eval(x, t, step, labels, out)
-    }
 }
 
 /// Runs the command.

@@ -1,9 +1,9 @@
 //! Writes BENCHMARKS.md from the criterion results (run `cargo bench -p edgediff` first;
 //! `scripts/bench.sh` does both), the firmware under QEMU and the packs.
 
-use edgediff::cli::demo::{SHIPPED, sampler_args};
-use edgediff::cli::quantize::pack_for_plan;
 use edgediff::onnx::read_model;
+use edgediff::pipeline::pack_for_plan;
+use edgediff::pipeline::{SHIPPED, sampler_args};
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::sampler::plan;
 use edgediff_tests::firmware::{self, root};
