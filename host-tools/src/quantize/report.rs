@@ -6,57 +6,141 @@
 //! rounding of each op).
 
 use crate::compile::graph::{QGraph, QOp};
-use crate::model::{FOp, FloatGraph, evaluate, evaluate_with};
+use crate::model::{Activation, FOp, FTensor, FloatGraph, evaluate, evaluate_with};
 
-/// The float graph computing what `q` computes: dequantized weights and embedding tables.
+/// The float graph computing what `q` computes: dequantized weights, biases and embedding
+/// tables, with the activation functions of `float` (the graph `q` was quantized from).
 pub fn dequantized(q: &QGraph, float: &FloatGraph) -> FloatGraph {
-    let mut g = float.clone();
-    for (fop, qop) in g.ops.iter_mut().zip(&q.ops) {
-        match (fop, qop) {
-            (
+    let acts: Vec<Option<Activation>> = float
+        .ops
+        .iter()
+        .map(|o| match o {
+            FOp::Act { act, .. } => Some(act.clone()),
+            _ => None,
+        })
+        .collect();
+    float_graph(q, 0, |k| {
+        acts.get(k).cloned().flatten().unwrap_or(Activation::Silu)
+    })
+}
+
+/// The float graph of `q` on its own at quantization row `row` (the sampling step of a
+/// per-step model, else 0): dequantized weights, biases and embedding tables, and `act(k)` as
+/// the function of lookup-table op `k` (a table has no formula). A fused ReLU is not part of
+/// it: a float evaluation applies it to the conv's output.
+pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) -> FloatGraph {
+    let row = row.min(q.qparams.len().saturating_sub(1));
+    let s = |t: usize| q.qparams[row][q.tensors[t].qparam].scale;
+    let ops = q
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(k, op)| match op {
+            QOp::Conv {
+                input,
+                output,
+                weights,
+                bias,
+                w_scales,
+                kernel,
+                stride,
+                pad,
+                ..
+            } => {
+                let per = weights.len() / w_scales.len().max(1);
                 FOp::Conv {
-                    weights,
-                    bias,
-                    input,
-                    ..
-                },
-                QOp::Conv {
-                    weights: wq,
-                    bias: bq,
-                    w_scales,
-                    ..
-                },
-            ) => {
-                let s_x = q.qparams[0][q.tensors[*input].qparam].scale;
-                let per = wq.len() / w_scales.len().max(1);
-                *weights = wq
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| f32::from(*w) * w_scales[i / per.max(1)])
-                    .collect();
-                *bias = bq
-                    .iter()
-                    .zip(w_scales)
-                    .map(|(b, s)| *b as f32 * s_x * s)
-                    .collect();
+                    name: format!("op{k}"),
+                    input: *input,
+                    output: *output,
+                    weights: weights
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| f32::from(*w) * w_scales[i / per.max(1)])
+                        .collect(),
+                    bias: bias
+                        .iter()
+                        .zip(w_scales)
+                        .map(|(b, w)| *b as f32 * s(*input) * w)
+                        .collect(),
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                }
             }
-            (FOp::Embed { table, output, by }, QOp::Embed { table: tq, .. }) => {
+            QOp::Add { a, b, output } => FOp::Add {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
+            QOp::Concat { a, b, output } => FOp::Concat {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
+            QOp::Upsample {
+                input,
+                output,
+                factor,
+            } => FOp::Upsample {
+                input: *input,
+                output: *output,
+                factor: *factor,
+            },
+            QOp::Lut { input, output, .. } => FOp::Act {
+                input: *input,
+                output: *output,
+                act: act(k),
+            },
+            QOp::GroupNorm {
+                input,
+                output,
+                groups,
+                gamma,
+                beta,
+                eps,
+            } => FOp::GroupNorm {
+                input: *input,
+                output: *output,
+                groups: *groups,
+                gamma: gamma.clone(),
+                beta: beta.clone(),
+                eps: *eps,
+            },
+            QOp::Embed { output, table, by } => {
                 let len = q.tensors[*output].len().max(1);
-                *table = tq
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let step = by
-                            .step_of(i / len, q.num_classes)
-                            .filter(|_| q.qparams.len() > 1);
-                        q.qparams[step.unwrap_or(0)][q.tensors[*output].qparam].dequantize(*v)
-                    })
-                    .collect();
+                FOp::Embed {
+                    output: *output,
+                    by: *by,
+                    table: table
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let step = by
+                                .step_of(i / len, q.num_classes)
+                                .filter(|_| q.qparams.len() > 1);
+                            q.qparams[step.unwrap_or(0)][q.tensors[*output].qparam].dequantize(*v)
+                        })
+                        .collect(),
+                }
             }
-            _ => {}
-        }
+        })
+        .collect();
+    FloatGraph {
+        sample_shape: q.sample_shape,
+        prediction: q.prediction,
+        num_classes: q.num_classes,
+        tensors: q
+            .tensors
+            .iter()
+            .map(|t| FTensor {
+                name: t.name.clone(),
+                shape: t.shape,
+            })
+            .collect(),
+        ops,
+        input: q.input,
+        output: q.output,
     }
-    g
 }
 
 /// Evaluates `deq` (from [`dequantized`]) with every activation rounded to `q`'s grid at
