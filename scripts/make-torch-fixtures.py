@@ -106,6 +106,22 @@ class Mlp(nn.Module):
         return self.out(h)
 
 
+class ReluMlp(nn.Module):
+    """A 2-D denoiser with ReLU activations (fused into the layers before them on the device)."""
+
+    def __init__(self, hidden=64, temb=32):
+        super().__init__()
+        self.temb = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.body = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.inp = nn.Linear(2, hidden)
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, x, t):
+        h = F.relu(self.inp(x) + self.time_mlp(sinusoidal(t, self.temb)))
+        return self.out(self.body(h))
+
+
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> Conv -> + time projection -> GroupNorm -> SiLU -> Conv, + skip."""
 
@@ -297,6 +313,18 @@ def main():
 
         ex = (torch.randn(1, 2), torch.tensor([10]))
         build("mlp", m, ["x", "t"], ex, mlp_inputs, [("torchscript", 13), ("dynamo", 18)])
+
+    if not only or "mlp-relu" in only:
+        t0 = time.time()
+        print("mlp-relu: two-moons, v-prediction, ReLU")
+        m = train(ReluMlp(), two_moons(20000, rng), None, "v_prediction", 6000, 256, 2e-3, 3)
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def relu_inputs(r, k):
+            return {"x": (r.standard_normal((1, 2)) * 1.5).astype(np.float32), "t": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 2), torch.tensor([10]))
+        build("mlp-relu", m, ["x", "t"], ex, relu_inputs, [("torchscript", 14), ("dynamo", 19)])
 
     if not only or "unet" in only:
         t0 = time.time()

@@ -21,9 +21,6 @@ pub fn evaluate(g: &QGraph, x: &[f32], step: usize, label: usize, quantize: bool
     let f = float_graph(g, row, |_| Activation::Silu);
     let mut seen: Vec<Vec<f32>> = vec![vec![]; g.tensors.len()];
     let vals = evaluate_with(&f, x, step, label, &mut |t, v| {
-        if let Some(QOp::Conv { relu: true, .. }) = producer[t] {
-            v.iter_mut().for_each(|x| *x = x.max(0.0));
-        }
         if quantize {
             let q = qp(t);
             match producer[t] {

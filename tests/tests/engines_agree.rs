@@ -87,3 +87,39 @@ fn mlp_agrees_layer_by_layer() {
     every_op_agrees("mlp", mlp(STEPS, false, 13), 3);
     every_op_agrees("mlp, per-step", mlp(STEPS, true, 14), 4);
 }
+
+/// The test MLP's fused-ReLU conv (op 4) has output zero point -43: the runtime clamps there
+/// (never below, often at it), and the int8 ONNX does the same (`mlp_agrees_layer_by_layer`).
+#[test]
+fn fused_relu_clamps_at_the_output_zero_point() {
+    let g = mlp(STEPS, false, 13);
+    let zp = g.qparams[0][g.tensors[5].qparam].zero_point;
+    assert_eq!(zp, -43);
+    let pack_bytes = write_pack(&g, &sampler_plan(), None).unwrap().bytes;
+    let pack = edgediff_runtime::pack::Pack::parse(&pack_bytes).unwrap();
+    let mut arena = vec![0i8; pack.arena_bytes()];
+    let mut engine = edgediff_runtime::engine::Engine::new(pack, &mut arena).unwrap();
+    let (mut at, mut below, mut total) = (0, 0, 0);
+    let mut noise = GaussianNoise::new(3);
+    for step in 0..STEPS {
+        for _ in 0..16 {
+            for v in engine.input_mut().unwrap().iter_mut() {
+                *v = (40.0 * noise.next_normal().unwrap()).clamp(-128.0, 127.0) as i8;
+            }
+            engine
+                .run_observed(step, 0, &mut |k, _, out| {
+                    if k == 4 {
+                        total += out.len();
+                        at += out.iter().filter(|v| i32::from(**v) == zp).count();
+                        below += out.iter().filter(|v| i32::from(**v) < zp).count();
+                    }
+                })
+                .unwrap();
+        }
+    }
+    println!("fused ReLU: {at} of {total} outputs at the zero point, {below} below");
+    assert!(
+        at > total / 10 && below == 0,
+        "{at} / {total}, {below} below"
+    );
+}

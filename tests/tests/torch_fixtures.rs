@@ -14,7 +14,7 @@ use edgediff::data::digits::Digits;
 use edgediff::engines::{TractDenoiser, TractInput};
 use edgediff::eval::classifier::{Classifier, quality_digits};
 use edgediff::eval::quality_2d;
-use edgediff::model::evaluate;
+use edgediff::model::{FOp, evaluate};
 use edgediff::onnx::import::{ImportOptions, import};
 use edgediff::onnx::{qonnx, read_model};
 use edgediff::pipeline::sampler_args;
@@ -44,6 +44,18 @@ const FIXTURES: &[Fixture] = &[
     Fixture {
         file: "mlp-dynamo-opset18",
         reference: "mlp",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-relu-torchscript-opset14",
+        reference: "mlp-relu",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-relu-dynamo-opset19",
+        reference: "mlp-relu",
         prediction: "v",
         conditional: false,
     },
@@ -84,8 +96,12 @@ fn fixture(f: &Fixture) -> PathBuf {
     root().join(format!("tests/fixtures/torch/{}.onnx", f.file))
 }
 
+fn by_name(file: &str) -> &'static Fixture {
+    FIXTURES.iter().find(|f| f.file == file).unwrap()
+}
+
 fn is_mlp(f: &Fixture) -> bool {
-    f.reference == "mlp"
+    f.reference.starts_with("mlp")
 }
 
 /// Runs an `edgediff` command line.
@@ -158,6 +174,13 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
             prediction: None,
         };
         let g = import(&proto, &file, &opts).unwrap();
+        if f.reference == "mlp-relu" {
+            // The two ReLUs after linear layers fuse into them; the one after the time
+            // embedding's Add stays a lookup table.
+            let count = |p: fn(&FOp) -> bool| g.ops.iter().filter(|o| p(o)).count();
+            assert_eq!(count(|o| matches!(o, FOp::Conv { relu: true, .. })), 2);
+            assert_eq!(count(|o| matches!(o, FOp::Act { .. })), 1, "{}", f.file);
+        }
         let tract =
             TractDenoiser::new(&proto, &file, TractInput::Timestep, g.num_classes, 1.0).unwrap();
         let (mut ours, mut theirs) = (0.0f32, 0.0f32);
@@ -466,7 +489,7 @@ fn user_errors_name_the_problem() {
         "{e}"
     );
     // A symbolic dimension other than the batch.
-    let mut proto = read_model(&fixture(&FIXTURES[2])).unwrap();
+    let mut proto = read_model(&fixture(by_name("unet-torchscript-opset17"))).unwrap();
     let input = &mut proto.graph.as_mut().unwrap().input[0];
     if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
         input.r#type.as_mut().and_then(|t| t.value.as_mut())
@@ -484,7 +507,7 @@ fn user_errors_name_the_problem() {
         "{e}"
     );
     // Two prediction records that disagree, without --prediction; with it, the flag wins.
-    let mut proto = read_model(&fixture(&FIXTURES[0])).unwrap();
+    let mut proto = read_model(&fixture(by_name("mlp-torchscript-opset13"))).unwrap();
     for (k, v) in [
         ("edgediff.prediction", "epsilon"),
         ("prediction_type", "v_prediction"),
@@ -508,7 +531,7 @@ fn user_errors_name_the_problem() {
     let pack = dir.join("p.pack");
     let int8 = dir.join("i.onnx");
     let mut q: Vec<&str> = vec![];
-    let src = fixture(&FIXTURES[0]);
+    let src = fixture(by_name("mlp-torchscript-opset13"));
     q.extend([
         "quantize",
         "--model",
@@ -572,7 +595,10 @@ fn user_errors_name_the_problem() {
 fn int8_onnx_has_no_unused_initializers() {
     let dir = std::env::temp_dir().join(format!("edgediff-torch-clean-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for f in [&FIXTURES[4], &FIXTURES[2]] {
+    for f in [
+        by_name("unet-cond-torchscript-opset15"),
+        by_name("unet-torchscript-opset17"),
+    ] {
         let int8 = dir.join(format!("{}.onnx", f.file));
         let src = fixture(f);
         let mut q = vec![

@@ -31,11 +31,12 @@ pub fn evaluate_with(
                 kernel,
                 stride,
                 pad,
+                relu,
                 ..
             } => {
                 let [c, h, w] = g.tensors[*input].shape;
                 let [oc, oh, ow] = g.tensors[out].shape;
-                conv(
+                let mut y = conv(
                     &vals[*input],
                     [c, h, w],
                     weights,
@@ -44,7 +45,11 @@ pub fn evaluate_with(
                     *kernel,
                     *stride,
                     *pad,
-                )
+                );
+                if *relu {
+                    y.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                y
             }
             FOp::Add { a, b, .. } => {
                 let (va, vb) = (&vals[*a], &vals[*b]);

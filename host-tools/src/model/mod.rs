@@ -56,6 +56,8 @@ pub enum FOp {
         stride: usize,
         /// Padding.
         pad: usize,
+        /// A ReLU fused into the output (the device clamps at the output zero point).
+        relu: bool,
     },
     /// Element-wise add, `b` same shape or `[c, 1, 1]`.
     Add {

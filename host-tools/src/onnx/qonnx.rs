@@ -5,6 +5,7 @@
 //! with scalar initializers `t{i}_scale` (f32) and `t{i}_zp` (int8):
 //! - QuantizeLinear at the input, DequantizeLinear at the output;
 //! - QLinearConv for every conv and Linear (a 1x1 conv), int8 symmetric per-channel weights,
+//!   followed by DequantizeLinear -> Relu -> QuantizeLinear when a ReLU is fused into it,
 //!   int32 bias — tract and onnxruntime run these as integer kernels. Its weight scales are
 //!   the requantization multipliers `s_x s_w / s_y` themselves and its input and output
 //!   scales 1, so every engine requantizes with the multiplier the device uses (tract folds
@@ -99,6 +100,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 kernel,
                 stride,
                 pad,
+                relu,
                 ..
             } => {
                 let (oc, ic) = (oshape[0] as i64, g.tensors[*input].shape[0] as i64);
@@ -118,10 +120,17 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
                 let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
                 let (x, xz, yz) = (name(*input), zp(*input), zp(out));
+                // A fused ReLU clamps at the output zero point: DequantizeLinear -> Relu ->
+                // QuantizeLinear on the output grid computes exactly that.
+                let conv_out = if *relu {
+                    format!("op{k}_conv")
+                } else {
+                    name(out)
+                };
                 b.node(
                     "QLinearConv",
                     &[&x, &one, &xz, &w, &ms, &wz, &one, &yz, &bias],
-                    &[&name(out)],
+                    &[&conv_out],
                     &[
                         (
                             "kernel_shape",
@@ -131,6 +140,17 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                         ("pads", Attr::Ints(vec![*pad as i64; 4])),
                     ],
                 );
+                if *relu {
+                    let (f, r) = (format!("op{k}_conv_f"), format!("op{k}_relu"));
+                    b.node(
+                        "DequantizeLinear",
+                        &[&conv_out, &scale(out), &yz],
+                        &[&f],
+                        &[],
+                    );
+                    b.node("Relu", &[&f], &[&r], &[]);
+                    q(&mut b, &r, out);
+                }
             }
             QOp::Add { a, b: bb, .. } => {
                 let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
@@ -553,6 +573,12 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
         .iter()
         .flat_map(|n| n.output.iter().map(move |o| (o.clone(), n)))
         .collect();
+    let mut consumer: HashMap<&str, &tract_onnx::pb::NodeProto> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            consumer.entry(i.as_str()).or_insert(n);
+        }
+    }
     // The tensor a DequantizeLinear output came from.
     let src = |f: &str| -> Option<usize> {
         producer
@@ -656,8 +682,26 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 }
             }
             "QLinearConv" => {
-                let t = id(&out)
-                    .ok_or_else(|| bad(format!("QLinearConv `{}` writes `{out}`", n.name)))?;
+                // `t{i}`, or `op{k}_conv` -> DequantizeLinear -> Relu -> QuantizeLinear -> `t{i}`.
+                let relu_out = || {
+                    let f = consumer.get(out.as_str())?;
+                    let r = consumer.get(node_out(f).as_str())?;
+                    let q = consumer.get(node_out(r).as_str())?;
+                    (f.op_type == "DequantizeLinear"
+                        && r.op_type == "Relu"
+                        && q.op_type == "QuantizeLinear")
+                        .then(|| id(&node_out(q)))
+                        .flatten()
+                };
+                let (t, relu) = match id(&out) {
+                    Some(t) => (t, false),
+                    None => (
+                        relu_out().ok_or_else(|| {
+                            bad(format!("QLinearConv `{}` writes `{out}`", n.name))
+                        })?,
+                        true,
+                    ),
+                };
                 let x = id(&n.input[0]).ok_or_else(|| {
                     bad(format!("QLinearConv `{}` reads `{}`", n.name, n.input[0]))
                 })?;
@@ -726,7 +770,7 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     kernel: [kh, kw],
                     stride,
                     pad,
-                    relu: false,
+                    relu,
                 });
             }
             "Gather" if id(&out).is_some() => {

@@ -158,6 +158,7 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 kernel,
                 stride,
                 pad,
+                relu,
                 ..
             } => {
                 let out_c = g.tensors[*output].shape[0];
@@ -178,7 +179,7 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                     kernel: *kernel,
                     stride: *stride,
                     pad: *pad,
-                    relu: false,
+                    relu: *relu,
                 }
             }
             FOp::Add { a, b, output } => QOp::Add {

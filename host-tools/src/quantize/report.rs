@@ -26,8 +26,7 @@ pub fn dequantized(q: &QGraph, float: &FloatGraph) -> FloatGraph {
 
 /// The float graph of `q` on its own at quantization row `row` (the sampling step of a
 /// per-step model, else 0): dequantized weights, biases and embedding tables, and `act(k)` as
-/// the function of lookup-table op `k` (a table has no formula). A fused ReLU is not part of
-/// it: a float evaluation applies it to the conv's output.
+/// the function of lookup-table op `k` (a table has no formula).
 pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) -> FloatGraph {
     let row = row.min(q.qparams.len().saturating_sub(1));
     let s = |t: usize| q.qparams[row][q.tensors[t].qparam].scale;
@@ -45,7 +44,7 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 kernel,
                 stride,
                 pad,
-                ..
+                relu,
             } => {
                 let per = weights.len() / w_scales.len().max(1);
                 FOp::Conv {
@@ -65,6 +64,7 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                     kernel: *kernel,
                     stride: *stride,
                     pad: *pad,
+                    relu: *relu,
                 }
             }
             QOp::Add { a, b, output } => FOp::Add {

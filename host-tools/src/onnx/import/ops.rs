@@ -341,18 +341,37 @@ impl<'a> Ctx<'a> {
         });
         let input = self.tensor(node, &x)?;
         let shape = self.tensors[input].shape;
+        // A ReLU folds into the conv before it when it is all that reads the conv's output.
+        let only_here = escaping.len() == 1
+            && !self.outputs.contains(&x)
+            && self
+                .consumers
+                .get(&x)
+                .is_some_and(|cs| cs.iter().all(|c| inside.contains(c)));
         for e in escaping {
             let expr = regions::expr_of(&e, &x, &rnodes, &|n| self.scalar(n))
                 .ok_or_else(|| self.err(node, format!("could not read `{e}` as a function")))?;
+            let act = Activation::of(expr);
+            if act == Activation::Relu && only_here && self.fuse_relu(input) {
+                self.index.insert(e, input);
+                continue;
+            }
             let output = self.add_tensor(&e, shape);
-            self.ops.push(FOp::Act {
-                input,
-                output,
-                act: Activation::of(expr),
-            });
+            self.ops.push(FOp::Act { input, output, act });
         }
         self.consumed.extend(members);
         Ok(true)
+    }
+
+    /// Fuses a ReLU into the conv that writes `tensor`, if the last op is that conv.
+    fn fuse_relu(&mut self, tensor: usize) -> bool {
+        match self.ops.last_mut() {
+            Some(FOp::Conv { output, relu, .. }) if *output == tensor && !*relu => {
+                *relu = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// If the only reader of `out` is `Add(out, bias initializer of len n)`, consumes it and
@@ -431,6 +450,7 @@ impl<'a> Ctx<'a> {
             kernel,
             stride,
             pad,
+            relu: false,
         });
         Ok(())
     }
