@@ -1,0 +1,404 @@
+//! Writes a [`QGraph`] as int8 ONNX.
+
+use super::QModel;
+use super::dims4;
+use crate::compile::graph::{QGraph, QOp};
+use crate::onnx::build::{Attr, GraphBuilder};
+use crate::onnx::metadata::{
+    GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
+    PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS,
+    prediction_name,
+};
+use edgediff_runtime::kernels::quant::multiplier;
+use edgediff_runtime::kernels::reference::norm;
+use edgediff_runtime::pack::layout::EmbedIndex;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{ModelProto, StringStringEntryProto};
+
+/// Writes `g` (built for `timesteps`) as a quantized ONNX model.
+pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
+    let mut b = GraphBuilder::new("edgediff_int8");
+    let row0 = &g.qparams[0];
+    let sample = g.tensors[g.input].shape;
+    let flat = sample[1] == 1 && sample[2] == 1;
+    let x_dims: Vec<i64> = if flat {
+        vec![1, sample[0] as i64]
+    } else {
+        dims4(sample).to_vec()
+    };
+    b.input("x", DataType::Float, &x_dims);
+    b.input("step", DataType::Int64, &[1]);
+    if g.num_classes > 0 {
+        b.input("label", DataType::Int64, &[1]);
+    }
+    let name = |t: usize| format!("t{t}");
+    for (i, t) in g.tensors.iter().enumerate() {
+        let q = row0[t.qparam];
+        b.init_f32(&format!("t{i}_scale"), &[], &[q.scale]);
+        b.init_i8(&format!("t{i}_zp"), &[], &[q.zero_point as i8]);
+    }
+    let scale = |t: usize| format!("t{t}_scale");
+    let zp = |t: usize| format!("t{t}_zp");
+    let dq = |b: &mut GraphBuilder, t: usize| -> String {
+        let out = format!("t{t}_f");
+        b.node(
+            "DequantizeLinear",
+            &[&name(t), &scale(t), &zp(t)],
+            &[&out],
+            &[],
+        );
+        out
+    };
+    let q = |b: &mut GraphBuilder, f: &str, t: usize| {
+        b.node("QuantizeLinear", &[f, &scale(t), &zp(t)], &[&name(t)], &[]);
+    };
+    // Input.
+    let xin = if flat {
+        let s = b.init_i64("x_shape4", &[4], &dims4(sample));
+        b.node("Reshape", &["x", &s], &["x4"], &[]);
+        "x4".to_string()
+    } else {
+        "x".to_string()
+    };
+    q(&mut b, &xin, g.input);
+    for (k, op) in g.ops.iter().enumerate() {
+        let out = op.output();
+        let oshape = g.tensors[out].shape;
+        match op {
+            QOp::Conv {
+                input,
+                weights,
+                bias,
+                w_scales,
+                kernel,
+                stride,
+                pad,
+                relu,
+                ..
+            } => {
+                let (oc, ic) = (oshape[0] as i64, g.tensors[*input].shape[0] as i64);
+                let w = b.init_i8(
+                    &format!("op{k}_w"),
+                    &[oc, ic, kernel[0] as i64, kernel[1] as i64],
+                    weights,
+                );
+                b.init_f32(&format!("op{k}_w_scale"), &[oc], w_scales);
+                let (qx, qy) = (row0[g.tensors[*input].qparam], row0[g.tensors[out].qparam]);
+                let m: Vec<f32> = w_scales
+                    .iter()
+                    .map(|s| multiplier(qx.scale, *s, qy.scale))
+                    .collect();
+                let ms = b.init_f32(&format!("op{k}_multiplier"), &[oc], &m);
+                let one = b.init_f32(&format!("op{k}_unit_scale"), &[], &[1.0]);
+                let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
+                let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
+                let (x, xz, yz) = (name(*input), zp(*input), zp(out));
+                // A fused ReLU clamps at the output zero point: DequantizeLinear -> Relu ->
+                // QuantizeLinear on the output grid computes exactly that.
+                let conv_out = if *relu {
+                    format!("op{k}_conv")
+                } else {
+                    name(out)
+                };
+                b.node(
+                    "QLinearConv",
+                    &[&x, &one, &xz, &w, &ms, &wz, &one, &yz, &bias],
+                    &[&conv_out],
+                    &[
+                        (
+                            "kernel_shape",
+                            Attr::Ints(vec![kernel[0] as i64, kernel[1] as i64]),
+                        ),
+                        ("strides", Attr::Ints(vec![*stride as i64; 2])),
+                        ("pads", Attr::Ints(vec![*pad as i64; 4])),
+                    ],
+                );
+                if *relu {
+                    let (f, r) = (format!("op{k}_conv_f"), format!("op{k}_relu"));
+                    b.node(
+                        "DequantizeLinear",
+                        &[&conv_out, &scale(out), &yz],
+                        &[&f],
+                        &[],
+                    );
+                    b.node("Relu", &[&f], &[&r], &[]);
+                    q(&mut b, &r, out);
+                }
+            }
+            QOp::Add { a, b: bb, .. } => {
+                let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
+                let f = format!("op{k}_add");
+                b.node("Add", &[&fa, &fb], &[&f], &[]);
+                q(&mut b, &f, out);
+            }
+            QOp::Concat { a, b: bb, .. } => {
+                let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
+                let f = format!("op{k}_concat");
+                b.node("Concat", &[&fa, &fb], &[&f], &[("axis", Attr::Int(1))]);
+                q(&mut b, &f, out);
+            }
+            QOp::Upsample { input, factor, .. } => {
+                let fi = dq(&mut b, *input);
+                let f = format!("op{k}_resize");
+                let scales = b.init_f32(
+                    &format!("op{k}_scales"),
+                    &[4],
+                    &[1.0, 1.0, *factor as f32, *factor as f32],
+                );
+                b.node(
+                    "Resize",
+                    &[&fi, "", &scales],
+                    &[&f],
+                    &[
+                        ("mode", Attr::Str("nearest")),
+                        ("coordinate_transformation_mode", Attr::Str("asymmetric")),
+                        ("nearest_mode", Attr::Str("floor")),
+                    ],
+                );
+                q(&mut b, &f, out);
+            }
+            QOp::Lut { input, tables, .. } => {
+                let table = b.init_i8(&format!("op{k}_table"), &[256], &tables[0]);
+                if tables.len() > 1 {
+                    // Per-step tables for the pack; tract uses the first.
+                    let all: Vec<i8> = tables.iter().flatten().copied().collect();
+                    b.init_i8(&format!("op{k}_tables"), &[tables.len() as i64, 256], &all);
+                }
+                let offset = b.init_i32(&format!("op{k}_offset"), &[], &[128]);
+                let (c, i) = (format!("op{k}_i32"), format!("op{k}_index"));
+                b.node(
+                    "Cast",
+                    &[&name(*input)],
+                    &[&c],
+                    &[("to", Attr::Int(DataType::Int32 as i64))],
+                );
+                b.node("Add", &[&c, &offset], &[&i], &[]);
+                b.node(
+                    "Gather",
+                    &[&table, &i],
+                    &[&name(out)],
+                    &[("axis", Attr::Int(0))],
+                );
+            }
+            QOp::GroupNorm { .. } => group_norm(&mut b, k, g, op),
+            QOp::Embed { table, by, .. } => {
+                let len = g.tensors[out].len() as i64;
+                let rows = table.len() as i64 / len.max(1);
+                let t = b.init_i8(&format!("op{k}_table"), &[rows, len], table);
+                let joint = format!("op{k}_index");
+                let index = match by {
+                    EmbedIndex::Step => "step",
+                    EmbedIndex::Class => "label",
+                    EmbedIndex::StepClass => {
+                        // row = step * (classes + 1) + label
+                        let labels = b.init_i64(
+                            &format!("op{k}_labels"),
+                            &[1],
+                            &[i64::from(g.num_classes) + 1],
+                        );
+                        let scaled = format!("op{k}_step_rows");
+                        b.node("Mul", &["step", &labels], &[&scaled], &[]);
+                        b.node("Add", &[&scaled, "label"], &[&joint], &[]);
+                        &joint
+                    }
+                };
+                let s = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
+                let gathered = format!("op{k}_row");
+                b.node(
+                    "Gather",
+                    &[&t, index],
+                    &[&gathered],
+                    &[("axis", Attr::Int(0))],
+                );
+                b.node("Reshape", &[&gathered, &s], &[&name(out)], &[]);
+            }
+        }
+    }
+    let fo = dq(&mut b, g.output);
+    if flat {
+        let s = b.init_i64("out_shape2", &[2], &x_dims);
+        b.node("Reshape", &[&fo, &s], &["eps"], &[]);
+    } else {
+        b.node("Identity", &[&fo], &["eps"], &[]);
+    }
+    b.output("eps", DataType::Float, &x_dims);
+    let mut m = b.finish();
+    stash_unused(&mut m);
+    let meta = |k: &str, v: String| StringStringEntryProto {
+        key: k.into(),
+        value: v,
+    };
+    m.metadata_props
+        .push(meta(META_PREDICTION, prediction_name(g.prediction).into()));
+    m.metadata_props.push(meta(
+        META_TIMESTEPS,
+        timesteps
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    m.metadata_props
+        .push(meta(META_GUIDANCE, g.guidance.to_string()));
+    let names: Vec<&str> = g.tensors.iter().map(|t| t.name.as_str()).collect();
+    m.metadata_props.push(meta(META_NAMES, names.join("\n")));
+    if g.qparams.len() > 1 {
+        let rows: Vec<String> = g
+            .qparams
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|q| format!("{:08x}:{}", q.scale.to_bits(), q.zero_point))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        m.metadata_props.push(meta(META_QPARAMS, rows.join(";")));
+    }
+    m
+}
+
+/// The int8 ONNX of sampling step `step` of a model with per-step activation parameters:
+/// that step's scales, zero points and activation tables as the graph's constants. The
+/// device computes with the same row at that step, so tract can check every step.
+pub fn at_step(m: &QModel, step: usize) -> ModelProto {
+    let mut g = m.graph.clone();
+    if let Some(row) = g.qparams.get(step).cloned() {
+        g.qparams = vec![row];
+    }
+    for op in &mut g.ops {
+        if let QOp::Lut { tables, .. } = op
+            && let Some(t) = tables.get(step).copied()
+        {
+            *tables = vec![t];
+        }
+    }
+    write(&g, &m.timesteps)
+}
+
+/// Declares every op's int8 output `t{i}` as a graph output too (after `eps`), so an engine
+/// returns every intermediate tensor for a layer-by-layer comparison.
+pub fn expose_tensors(m: &mut ModelProto, g: &QGraph) {
+    if let Some(graph) = m.graph.as_mut() {
+        for op in &g.ops {
+            let t = op.output();
+            graph.output.push(crate::onnx::build::value_info(
+                &format!("t{t}"),
+                DataType::Int8,
+                &dims4(g.tensors[t].shape),
+            ));
+        }
+    }
+}
+
+/// GroupNorm as the kernel computes it (runtime `kernels::reference::norm`): integer
+/// statistics, then the same `f32` operations in the same order, ending in a
+/// QuantizeLinear of scale 1 (round half to even, add the zero point, saturate); `op` is a
+/// [`QOp::GroupNorm`] (nothing is written for any other op). The source
+/// `gamma`, `beta` and `eps` are kept as initializers `op{k}_gamma`, `op{k}_beta`,
+/// `op{k}_eps` that no node reads, so [`read`] recovers the op exactly.
+fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
+    let QOp::GroupNorm {
+        input,
+        output: out,
+        groups,
+        gamma,
+        beta,
+        eps,
+    } = op
+    else {
+        return;
+    };
+    let (input, out, groups, eps) = (*input, *out, *groups, *eps);
+    let row0 = &g.qparams[0];
+    let (qx, qy) = (row0[g.tensors[input].qparam], row0[g.tensors[out].qparam]);
+    let [c, h, w] = g.tensors[out].shape;
+    let per_group = c / groups.max(1);
+    let n_values = per_group * h * w;
+    let n = |s: &str| format!("op{k}_{s}");
+    b.init_f32(&n("gamma"), &[c as i64], gamma);
+    b.init_f32(&n("beta"), &[c as i64], beta);
+    b.init_f32(&n("eps"), &[], &[eps]);
+    let grouped = [1, groups as i64, per_group as i64, (h * w) as i64];
+    let shape_g = b.init_i64(&n("shape_g"), &[4], &grouped);
+    let shape = b.init_i64(&n("shape"), &[4], &dims4([c, h, w]));
+    let axes = b.init_i64(&n("axes"), &[2], &[2, 3]);
+    let zx = b.init_i32(&n("zx"), &[], &[qx.zero_point]);
+    let count = b.init_i32(&n("count"), &[], &[n_values as i32]);
+    let count64 = b.init_f64(&n("count_f64"), &[], &[n_values as f64]);
+    let offset = b.init_f32(
+        &n("offset"),
+        &[],
+        &[norm::variance_offset(eps, n_values, qx.scale)],
+    );
+    let one = b.init_f32(&n("one"), &[], &[1.0]);
+    let (gs, bs): (Vec<f32>, Vec<f32>) = gamma
+        .iter()
+        .zip(beta)
+        .map(|(ga, be)| norm::affine(*ga, *be, qy.scale))
+        .unzip();
+    let affine_dims = [1, groups as i64, per_group as i64, 1];
+    let gs = b.init_f32(&n("gamma_q"), &affine_dims, &gs);
+    let bs = b.init_f32(&n("beta_q"), &affine_dims, &bs);
+    let x = format!("t{input}");
+    let to = |t: DataType| [("to", Attr::Int(t as i64))];
+    // Sums in int32 (exact below 33,000 values per group, the pack's limit), `n s2 - s1^2`
+    // in f64 (every integer below 2^53 is exact), rounded once to f32 as the device's i64.
+    b.node("Cast", &[&x], &[&n("x32")], &to(DataType::Int32));
+    b.node("Sub", &[&n("x32"), &zx], &[&n("d")], &[]);
+    b.node("Reshape", &[&n("d"), &shape_g], &[&n("dg")], &[]);
+    let sum = [("keepdims", Attr::Int(1))];
+    b.node("ReduceSum", &[&n("dg"), &axes], &[&n("s1")], &sum);
+    b.node("Mul", &[&n("dg"), &n("dg")], &[&n("d2")], &[]);
+    b.node("ReduceSum", &[&n("d2"), &axes], &[&n("s2")], &sum);
+    b.node("Cast", &[&n("s1")], &[&n("s1_f64")], &to(DataType::Double));
+    b.node("Cast", &[&n("s2")], &[&n("s2_f64")], &to(DataType::Double));
+    b.node("Mul", &[&n("s2_f64"), &count64], &[&n("ns2")], &[]);
+    b.node("Mul", &[&n("s1_f64"), &n("s1_f64")], &[&n("s1s1")], &[]);
+    b.node("Sub", &[&n("ns2"), &n("s1s1")], &[&n("v")], &[]);
+    b.node("Cast", &[&n("v")], &[&n("vf")], &to(DataType::Float));
+    b.node("Add", &[&n("vf"), &offset], &[&n("den")], &[]);
+    b.node("Sqrt", &[&n("den")], &[&n("sqrt")], &[]);
+    b.node("Div", &[&one, &n("sqrt")], &[&n("inv")], &[]);
+    b.node("Mul", &[&n("inv"), &gs], &[&n("a")], &[]);
+    b.node("Mul", &[&n("dg"), &count], &[&n("nd")], &[]);
+    b.node("Sub", &[&n("nd"), &n("s1")], &[&n("u")], &[]);
+    b.node("Cast", &[&n("u")], &[&n("uf")], &to(DataType::Float));
+    b.node("Mul", &[&n("uf"), &n("a")], &[&n("ua")], &[]);
+    b.node("Add", &[&n("ua"), &bs], &[&n("shifted")], &[]);
+    b.node("Reshape", &[&n("shifted"), &shape], &[&n("back")], &[]);
+    b.node(
+        "QuantizeLinear",
+        &[&n("back"), &one, &format!("t{out}_zp")],
+        &[&format!("t{out}")],
+        &[],
+    );
+}
+
+/// Moves every initializer that no node reads into the [`META_PARAMS`] metadata.
+fn stash_unused(m: &mut ModelProto) {
+    let Some(graph) = m.graph.as_mut() else {
+        return;
+    };
+    let read: std::collections::HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    let (used, unused): (Vec<_>, Vec<_>) = std::mem::take(&mut graph.initializer)
+        .into_iter()
+        .partition(|t| read.contains(t.name.as_str()));
+    graph.initializer = used;
+    let lines: Vec<String> = unused
+        .iter()
+        .map(|t| {
+            let dims: Vec<String> = t.dims.iter().map(i64::to_string).collect();
+            let hex: String = t.raw_data.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{} {} {} {hex}", t.name, t.data_type, dims.join(","))
+        })
+        .collect();
+    m.metadata_props.push(StringStringEntryProto {
+        key: META_PARAMS.into(),
+        value: lines.join("\n"),
+    });
+}
