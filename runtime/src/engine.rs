@@ -5,8 +5,9 @@
 //! recorded requirement, so a too-small buffer is an error before anything runs.
 
 use crate::kernels::quant::QParams;
-use crate::kernels::reference::{self as k, ConvGeometry, DenseParams, GroupNormGeometry};
-use crate::pack::layout::{NO_TENSOR, OpKind, op::FLAG_RELU};
+use crate::kernels::reference as k;
+use crate::ops::{self, Io, internal};
+use crate::pack::layout::NO_TENSOR;
 use crate::pack::{OpRecord, Pack, TensorInfo};
 use crate::schedule::StepTable;
 use crate::{Denoiser, Error, Result};
@@ -28,21 +29,6 @@ pub struct Engine<'p, 'a> {
     pack: Pack<'p>,
     arena: &'a mut [i8],
     kernels: Kernels,
-}
-
-/// The split borrow of one op: its output, and its inputs from elsewhere in the arena.
-struct Io<'x> {
-    out: &'x mut [i8],
-    in0: &'x [i8],
-    in1: &'x [i8],
-}
-
-fn internal(what: &'static str) -> Error {
-    // Unreachable for a pack that passed validation; reported, never panicked on.
-    Error::InvalidConfig {
-        field: "engine",
-        expected: what,
-    }
 }
 
 impl<'p, 'a> Engine<'p, 'a> {
@@ -161,78 +147,19 @@ impl<'p, 'a> Engine<'p, 'a> {
             Some(t) => self.qparams(step, t)?,
             None => q_out,
         };
-        let pack = self.pack;
-        let blob =
-            |k: usize, len: usize| pack.blob(o.blob[k], len).ok_or(internal("blobs in bounds"));
         let io = split(self.arena, &out_t, in0_t.as_ref(), in1_t.as_ref())
             .ok_or(internal("disjoint op tensors"))?;
-        let [a0, a1, a2, a3] = o.attr.map(usize::from);
-        match o.kind {
-            OpKind::Conv => {
-                let x = in0_t.ok_or(internal("conv input"))?;
-                let g = ConvGeometry::new(x.shape, out_t.shape[0], [a0, a1, a2, a3]);
-                let p = DenseParams {
-                    weights: blob(0, g.out_c * g.in_c * g.k_h * g.k_w)?,
-                    bias: blob(1, 4 * g.out_c)?,
-                    w_scales: blob(2, 4 * g.out_c)?,
-                };
-                let conv = match self.kernels {
-                    Kernels::Reference => k::conv2d,
-                    Kernels::Optimized => crate::kernels::optimized::conv2d,
-                };
-                conv(io.in0, q0, &p, &g, q_out, o.flags & FLAG_RELU != 0, io.out);
-            }
-            OpKind::Add => k::add(io.in0, q0, io.in1, q1, q_out, io.out),
-            OpKind::Concat => {
-                let (first, second) = io.out.split_at_mut(io.in0.len().min(io.out.len()));
-                k::requantize_copy(io.in0, q0, q_out, first);
-                k::requantize_copy(io.in1, q1, q_out, second);
-            }
-            OpKind::Upsample => {
-                let x = in0_t.ok_or(internal("upsample input"))?;
-                k::upsample_nearest(io.in0, x.shape[1], x.shape[2], a0, io.out);
-            }
-            OpKind::Lut => {
-                let row = if pack.meta().qparam_rows == 1 {
-                    0
-                } else {
-                    step
-                };
-                let table = blob(0, 256 * usize::from(pack.meta().qparam_rows))?
-                    .get(256 * row..256 * row + 256)
-                    .and_then(|t| <&[u8; 256]>::try_from(t).ok())
-                    .ok_or(internal("lookup tables in bounds"))?;
-                k::lut(io.in0, table, io.out);
-            }
-            OpKind::GroupNorm => {
-                let c = out_t.shape[0];
-                let g = GroupNormGeometry {
-                    channels: c,
-                    plane: out_t.shape[1] * out_t.shape[2],
-                    groups: a0,
-                    eps: f32::from_bits(o.extra),
-                };
-                k::group_norm(
-                    io.in0,
-                    q0,
-                    &g,
-                    blob(0, 4 * c)?,
-                    blob(1, 4 * c)?,
-                    q_out,
-                    io.out,
-                );
-            }
-            OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => {
-                let index = o.kind.embed_index().ok_or(internal("embedding op"))?;
-                let row = index.row(step, label, pack.meta().num_classes);
-                let n = io.out.len();
-                let table = blob(0, n.saturating_mul(row.saturating_add(1)))?;
-                for (d, s) in io.out.iter_mut().zip(table.get(n * row..).unwrap_or(&[])) {
-                    *d = *s as i8;
-                }
-            }
-        }
-        Ok(())
+        ops::run(ops::Run {
+            o,
+            pack: &self.pack,
+            kernels: self.kernels,
+            step,
+            label,
+            out_t,
+            in0_t,
+            q: [q0, q1, q_out],
+            io,
+        })
     }
 }
 

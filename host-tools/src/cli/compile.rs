@@ -2,7 +2,7 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
-use crate::compile::graph::{QOp, embed_name};
+use crate::compile::graph::QOp;
 use crate::compile::writer::{CompiledPack, write_pack};
 use crate::files::write_atomic;
 use crate::onnx::{qonnx, read_model};
@@ -84,7 +84,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
         .filter_map(|o| match o {
             QOp::Embed { table, by, output } => Some(format!(
                 "{} {} B ({} rows of {})",
-                embed_name(*by),
+                by.op_kind().name(),
                 table.len(),
                 table.len() / g.tensors[*output].len().max(1),
                 g.tensors[*output].len()

@@ -2,13 +2,12 @@
 
 use super::Error;
 use crate::compile::graph::QOp;
-use crate::compile::graph::embed_name;
 use crate::files::read;
 use crate::model::FOp;
 use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::qonnx;
+use edgediff_runtime::pack::Pack;
 use edgediff_runtime::pack::layout::MAGIC;
-use edgediff_runtime::pack::{Pack, layout::OpKind};
 use edgediff_runtime::schedule::StepTable;
 use prost::Message;
 use std::path::PathBuf;
@@ -122,7 +121,7 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
                 0,
                 format!(
                     "{} table, {} rows, {} B int8",
-                    embed_name(*by),
+                    by.op_kind().name(),
                     table.len() / out.len().max(1),
                     table.len()
                 ),
@@ -170,17 +169,7 @@ fn inspect_pack(bytes: &[u8], name: &str) -> Result<(), Error> {
     );
     for i in 0..m.op_count {
         if let Some(o) = pack.op(i) {
-            let kind = match o.kind {
-                OpKind::Conv => "Conv",
-                OpKind::Add => "Add",
-                OpKind::Concat => "Concat",
-                OpKind::Upsample => "Upsample",
-                OpKind::Lut => "Lut",
-                OpKind::GroupNorm => "GroupNorm",
-                OpKind::StepEmbed => "StepEmbed",
-                OpKind::ClassEmbed => "ClassEmbed",
-                OpKind::StepClassEmbed => "StepClassEmbed",
-            };
+            let kind = o.kind.name();
             let t = |id: u16| {
                 pack.tensor(id)
                     .map(|t| format!("{:?}", t.shape))

@@ -2,7 +2,7 @@
 
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::kernels::reference::ConvGeometry;
-use edgediff_runtime::pack::layout::EmbedIndex;
+use edgediff_runtime::pack::layout::{EmbedIndex, OpKind};
 use edgediff_runtime::prediction::PredictionType;
 
 /// An int8 activation tensor of one sample, `[c, h, w]`.
@@ -141,26 +141,22 @@ impl QOp {
         }
     }
 
-    /// Short name for reports.
-    pub fn name(&self) -> &'static str {
+    /// The pack op kind this op compiles to.
+    pub fn kind(&self) -> OpKind {
         match self {
-            QOp::Conv { .. } => "Conv",
-            QOp::Add { .. } => "Add",
-            QOp::Concat { .. } => "Concat",
-            QOp::Upsample { .. } => "Upsample",
-            QOp::Lut { .. } => "Lut",
-            QOp::GroupNorm { .. } => "GroupNorm",
-            QOp::Embed { by, .. } => embed_name(*by),
+            QOp::Conv { .. } => OpKind::Conv,
+            QOp::Add { .. } => OpKind::Add,
+            QOp::Concat { .. } => OpKind::Concat,
+            QOp::Upsample { .. } => OpKind::Upsample,
+            QOp::Lut { .. } => OpKind::Lut,
+            QOp::GroupNorm { .. } => OpKind::GroupNorm,
+            QOp::Embed { by, .. } => by.op_kind(),
         }
     }
-}
 
-/// The report name of an embedding table.
-pub fn embed_name(by: EmbedIndex) -> &'static str {
-    match by {
-        EmbedIndex::Step => "StepEmbed",
-        EmbedIndex::Class => "ClassEmbed",
-        EmbedIndex::StepClass => "StepClassEmbed",
+    /// Short name for reports (the pack op kind's).
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 }
 

@@ -223,6 +223,21 @@ impl OpKind {
         .find(|k| *k as u8 == code)
     }
 
+    /// The op's name, for reports and profiles.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::Conv => "Conv",
+            OpKind::Add => "Add",
+            OpKind::Concat => "Concat",
+            OpKind::Upsample => "Upsample",
+            OpKind::Lut => "Lut",
+            OpKind::GroupNorm => "GroupNorm",
+            OpKind::StepEmbed => "StepEmbed",
+            OpKind::ClassEmbed => "ClassEmbed",
+            OpKind::StepClassEmbed => "StepClassEmbed",
+        }
+    }
+
     /// The index of an embedding op, `None` for the other kinds.
     pub fn embed_index(self) -> Option<EmbedIndex> {
         match self {

@@ -10,12 +10,12 @@
 
 use super::crc32::crc32;
 use super::layout::{
-    self, ALIGN, ARENA_ALIGN, EmbedIndex, NO_TENSOR, OpKind, Section, directory, header, meta, op,
-    qparam, schedule, tensor,
+    self, ALIGN, ARENA_ALIGN, NO_TENSOR, OpKind, Section, directory, header, meta, op, qparam,
+    schedule, tensor,
 };
 use crate::error::PackProblem;
 use crate::kernels::quant::{QParams, read_f32, read_i32};
-use crate::kernels::reference::ConvGeometry;
+use crate::ops;
 use crate::prediction::PredictionType;
 use crate::schedule::{StepRow, StepTable};
 use crate::{Error, Result};
@@ -121,7 +121,7 @@ impl TensorInfo {
         self.offset.saturating_add(self.len())
     }
 
-    fn overlaps(&self, other: &TensorInfo) -> bool {
+    pub(crate) fn overlaps(&self, other: &TensorInfo) -> bool {
         self.offset < other.end() && other.offset < self.end()
     }
 }
@@ -528,132 +528,28 @@ impl<'a> Pack<'a> {
         Ok(())
     }
 
-    /// Checks one op's tensors, shapes and blob ranges; returns the tensors it reads.
+    /// Checks one op's tensors, shapes and blob ranges (the op's own module in
+    /// [`crate::ops`]); returns the tensors it reads.
     fn check_op(&self, o: &OpRecord, at: usize) -> Result<[Option<u16>; 2]> {
         let bad = |what| err(Section::Ops, at, PackProblem::BadValue(what));
-        let oob = || err(Section::Ops, at, PackProblem::OutOfBounds);
         let tensor = |id: u16| self.tensor(id).ok_or(bad("tensor index out of range"));
-        let out = tensor(o.out)?;
         let blob = |k: usize, len: usize| -> Result<&'a [u8]> {
             let off = o.blob.get(k).copied().unwrap_or(u32::MAX);
             if !(off as usize).is_multiple_of(4) {
                 return Err(err(Section::Ops, at, PackProblem::Misaligned));
             }
-            self.blob(off, len).ok_or(oob())
+            self.blob(off, len)
+                .ok_or(err(Section::Ops, at, PackProblem::OutOfBounds))
         };
-        let no_overlap = |t: &TensorInfo| {
-            if t.overlaps(&out) {
-                Err(bad(
-                    "an op's output overlaps one of its inputs in the arena",
-                ))
-            } else {
-                Ok(())
-            }
+        let check = ops::Check {
+            o,
+            out: tensor(o.out)?,
+            meta: &self.meta,
+            tensor: &tensor,
+            blob: &blob,
+            bad: &bad,
         };
-        let [a0, a1, a2, a3] = o.attr.map(usize::from);
-        let m = &self.meta;
-        let reads = match o.kind {
-            OpKind::Conv => {
-                let x = tensor(o.in0)?;
-                no_overlap(&x)?;
-                let g = ConvGeometry::new(x.shape, out.shape[0], [a0, a1, a2, a3]);
-                if g.out_h() != Some(out.shape[1]) || g.out_w() != Some(out.shape[2]) {
-                    return Err(bad(
-                        "conv output shape does not follow from input, kernel, stride and padding",
-                    ));
-                }
-                let taps = g.in_c.saturating_mul(g.k_h).saturating_mul(g.k_w);
-                if (taps as i64).saturating_mul(255 * 127) > ACC_LIMIT {
-                    return Err(bad(
-                        "conv has too many taps: the int32 accumulator could overflow",
-                    ));
-                }
-                blob(0, g.out_c.saturating_mul(taps))?;
-                let bias = blob(1, g.out_c.saturating_mul(4))?;
-                let scales = blob(2, g.out_c.saturating_mul(4))?;
-                for c in 0..g.out_c {
-                    if i64::from(read_i32(bias, c)).abs() > ACC_LIMIT {
-                        return Err(bad("conv bias magnitude above 2^30"));
-                    }
-                    let s = read_f32(scales, c);
-                    if !(s > 0.0 && s.is_finite()) {
-                        return Err(bad("conv weight scale must be finite and positive"));
-                    }
-                }
-                [Some(o.in0), None]
-            }
-            OpKind::Add => {
-                let (a, b) = (tensor(o.in0)?, tensor(o.in1)?);
-                no_overlap(&a)?;
-                no_overlap(&b)?;
-                let broadcast = b.shape == [a.shape[0], 1, 1];
-                if a.shape != out.shape || !(b.shape == a.shape || broadcast) {
-                    return Err(bad("add shapes: out = in0, in1 = in0 or [c, 1, 1]"));
-                }
-                [Some(o.in0), Some(o.in1)]
-            }
-            OpKind::Concat => {
-                let (a, b) = (tensor(o.in0)?, tensor(o.in1)?);
-                no_overlap(&a)?;
-                no_overlap(&b)?;
-                if a.shape[1..] != out.shape[1..]
-                    || b.shape[1..] != out.shape[1..]
-                    || a.shape[0].saturating_add(b.shape[0]) != out.shape[0]
-                {
-                    return Err(bad(
-                        "concat shapes: channels add up, height and width agree",
-                    ));
-                }
-                [Some(o.in0), Some(o.in1)]
-            }
-            OpKind::Upsample => {
-                let x = tensor(o.in0)?;
-                no_overlap(&x)?;
-                let up = [
-                    x.shape[0],
-                    x.shape[1].saturating_mul(a0),
-                    x.shape[2].saturating_mul(a0),
-                ];
-                if a0 == 0 || out.shape != up {
-                    return Err(bad("upsample output must be [c, h * factor, w * factor]"));
-                }
-                [Some(o.in0), None]
-            }
-            OpKind::Lut => {
-                let x = tensor(o.in0)?;
-                no_overlap(&x)?;
-                if x.shape != out.shape {
-                    return Err(bad("activation output shape must equal its input"));
-                }
-                blob(0, 256 * usize::from(m.qparam_rows))?;
-                [Some(o.in0), None]
-            }
-            OpKind::GroupNorm => {
-                let x = tensor(o.in0)?;
-                no_overlap(&x)?;
-                if x.shape != out.shape || a0 == 0 || !x.shape[0].is_multiple_of(a0) {
-                    return Err(bad(
-                        "group norm: output = input shape, groups divide channels",
-                    ));
-                }
-                let eps = f32::from_bits(o.extra);
-                if !(eps > 0.0 && eps.is_finite()) {
-                    return Err(bad("group norm epsilon must be finite and positive"));
-                }
-                blob(0, x.shape[0].saturating_mul(4))?;
-                blob(1, x.shape[0].saturating_mul(4))?;
-                [Some(o.in0), None]
-            }
-            OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => {
-                let index = o.kind.embed_index().ok_or(bad("embedding op"))?;
-                if index != EmbedIndex::Step && m.num_classes == 0 {
-                    return Err(bad("class embedding in an unconditional model"));
-                }
-                let rows = index.rows(usize::from(m.steps), m.num_classes);
-                blob(0, rows.saturating_mul(out.len()))?;
-                [None, None]
-            }
-        };
+        let reads = ops::check(&check)?;
         if o.in1 != NO_TENSOR && reads[1].is_none() {
             return Err(bad("this op kind takes one input; in1 must be 0xffff"));
         }

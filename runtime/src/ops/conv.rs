@@ -1,0 +1,70 @@
+//! Conv2d and Linear (a 1x1 conv on `[k, 1, 1]`): int8 weights, int32 bias, per-channel
+//! weight scales; blob0 weights `[out_c, in_c, k_h, k_w]`, blob1 bias (i32), blob2 weight
+//! scales (f32); attrs: kernel h, kernel w, stride, pad; flag bit 0: fused ReLU.
+
+use super::{Check, Reads, Run};
+use crate::Result;
+use crate::engine::Kernels;
+use crate::kernels::quant::{read_f32, read_i32};
+use crate::kernels::reference::{self as k, ConvGeometry, DenseParams};
+use crate::pack::ACC_LIMIT;
+use crate::pack::layout::op::FLAG_RELU;
+
+#[cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+pub(super) fn check(c: &Check) -> Result<Reads> {
+    let bad = c.bad;
+    let x = c.input(c.o.in0)?;
+    let g = ConvGeometry::new(x.shape, c.out.shape[0], c.attr());
+    if g.out_h() != Some(c.out.shape[1]) || g.out_w() != Some(c.out.shape[2]) {
+        return Err(bad(
+            "conv output shape does not follow from input, kernel, stride and padding",
+        ));
+    }
+    let taps = g.in_c.saturating_mul(g.k_h).saturating_mul(g.k_w);
+    if (taps as i64).saturating_mul(255 * 127) > ACC_LIMIT {
+        return Err(bad(
+            "conv has too many taps: the int32 accumulator could overflow",
+        ));
+    }
+    (c.blob)(0, g.out_c.saturating_mul(taps))?;
+    let bias = (c.blob)(1, g.out_c.saturating_mul(4))?;
+    let scales = (c.blob)(2, g.out_c.saturating_mul(4))?;
+    for ch in 0..g.out_c {
+        if i64::from(read_i32(bias, ch)).abs() > ACC_LIMIT {
+            return Err(bad("conv bias magnitude above 2^30"));
+        }
+        let s = read_f32(scales, ch);
+        if !(s > 0.0 && s.is_finite()) {
+            return Err(bad("conv weight scale must be finite and positive"));
+        }
+    }
+    Ok([Some(c.o.in0), None])
+}
+
+pub(super) fn run(r: Run) -> Result<()> {
+    let x = r.in0()?;
+    let g = ConvGeometry::new(x.shape, r.out_t.shape[0], r.attr());
+    let p = DenseParams {
+        weights: r.blob(0, g.out_c * g.in_c * g.k_h * g.k_w)?,
+        bias: r.blob(1, 4 * g.out_c)?,
+        w_scales: r.blob(2, 4 * g.out_c)?,
+    };
+    let conv = match r.kernels {
+        Kernels::Reference => k::conv2d,
+        Kernels::Optimized => crate::kernels::optimized::conv2d,
+    };
+    let [q0, _, q_out] = r.q;
+    conv(
+        r.io.in0,
+        q0,
+        &p,
+        &g,
+        q_out,
+        r.o.flags & FLAG_RELU != 0,
+        r.io.out,
+    );
+    Ok(())
+}

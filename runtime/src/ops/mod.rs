@@ -1,0 +1,143 @@
+//! One module per op kind. Each holds the op's pack validation (`check`, run once by the pack
+//! reader on untrusted bytes) and its execution (`run`, by the engine over the arena, with the
+//! reference or optimized kernels). The reader and the engine dispatch through [`check`] and
+//! [`run`] here: adding an op kind is a code in [`crate::pack::layout::OpKind`], a module, and
+//! one arm in each of the two functions below.
+
+mod add;
+mod concat;
+mod conv;
+mod embed;
+mod group_norm;
+mod lut;
+mod upsample;
+
+use crate::engine::Kernels;
+use crate::kernels::quant::QParams;
+use crate::pack::layout::OpKind;
+use crate::pack::{Meta, OpRecord, Pack, TensorInfo};
+use crate::{Error, Result};
+
+/// The tensors an op reads (`None`: no second input).
+pub(crate) type Reads = [Option<u16>; 2];
+
+/// What the validation of one op sees: its record, its output tensor, the pack's metadata,
+/// and bounds-checked access to tensors and blobs. Every error names the op's offset.
+pub(crate) struct Check<'c, 'a> {
+    /// The op.
+    pub o: &'c OpRecord,
+    /// Its output tensor.
+    pub out: TensorInfo,
+    /// The pack's metadata.
+    pub meta: &'c Meta,
+    /// A tensor by id, or an error.
+    pub tensor: &'c dyn Fn(u16) -> Result<TensorInfo>,
+    /// Blob `k` of the op, `len` bytes, or an error (misaligned or out of bounds).
+    pub blob: &'c dyn Fn(usize, usize) -> Result<&'a [u8]>,
+    /// The error for a bad value.
+    pub bad: &'c dyn Fn(&'static str) -> Error,
+}
+
+impl Check<'_, '_> {
+    /// Input tensor `id`, which must not overlap the output in the arena.
+    pub fn input(&self, id: u16) -> Result<TensorInfo> {
+        let t = (self.tensor)(id)?;
+        if t.overlaps(&self.out) {
+            return Err((self.bad)(
+                "an op's output overlaps one of its inputs in the arena",
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The op's four attributes.
+    pub fn attr(&self) -> [usize; 4] {
+        self.o.attr.map(usize::from)
+    }
+}
+
+/// Validates one op; returns the tensors it reads.
+pub(crate) fn check(c: &Check) -> Result<Reads> {
+    match c.o.kind {
+        OpKind::Conv => conv::check(c),
+        OpKind::Add => add::check(c),
+        OpKind::Concat => concat::check(c),
+        OpKind::Upsample => upsample::check(c),
+        OpKind::Lut => lut::check(c),
+        OpKind::GroupNorm => group_norm::check(c),
+        OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::check(c),
+    }
+}
+
+/// The split borrow of one op: its output, and its inputs from elsewhere in the arena.
+pub(crate) struct Io<'x> {
+    /// The output.
+    pub out: &'x mut [i8],
+    /// The first input (empty when none).
+    pub in0: &'x [i8],
+    /// The second input (empty when none).
+    pub in1: &'x [i8],
+}
+
+/// What the execution of one op sees.
+pub(crate) struct Run<'x, 'p> {
+    /// The op.
+    pub o: &'x OpRecord,
+    /// The pack (blobs, metadata).
+    pub pack: &'x Pack<'p>,
+    /// Which conv / linear kernels run.
+    pub kernels: Kernels,
+    /// The sampling step.
+    pub step: usize,
+    /// The class label.
+    pub label: u16,
+    /// The output tensor.
+    pub out_t: TensorInfo,
+    /// The first input tensor, if the op reads one.
+    pub in0_t: Option<TensorInfo>,
+    /// Quantization of the first input, the second input and the output at this step.
+    pub q: [QParams; 3],
+    /// The arena slices.
+    pub io: Io<'x>,
+}
+
+impl<'p> Run<'_, 'p> {
+    /// Blob `k` of the op, `len` bytes (validated by the reader), in place in the pack.
+    pub fn blob(&self, k: usize, len: usize) -> Result<&'p [u8]> {
+        let offset = self.o.blob.get(k).copied().unwrap_or(u32::MAX);
+        self.pack
+            .blob(offset, len)
+            .ok_or(internal("blobs in bounds"))
+    }
+
+    /// The first input tensor.
+    pub fn in0(&self) -> Result<TensorInfo> {
+        self.in0_t.ok_or(internal("an op input"))
+    }
+
+    /// The op's four attributes.
+    pub fn attr(&self) -> [usize; 4] {
+        self.o.attr.map(usize::from)
+    }
+}
+
+/// Runs one op.
+pub(crate) fn run(r: Run) -> Result<()> {
+    match r.o.kind {
+        OpKind::Conv => conv::run(r),
+        OpKind::Add => add::run(r),
+        OpKind::Concat => concat::run(r),
+        OpKind::Upsample => upsample::run(r),
+        OpKind::Lut => lut::run(r),
+        OpKind::GroupNorm => group_norm::run(r),
+        OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::run(r),
+    }
+}
+
+/// An error that a validated pack cannot cause; reported, never panicked on.
+pub(crate) fn internal(what: &'static str) -> Error {
+    Error::InvalidConfig {
+        field: "engine",
+        expected: what,
+    }
+}
