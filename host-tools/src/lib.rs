@@ -14,6 +14,7 @@ pub mod engines;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod ir;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;

@@ -3,12 +3,12 @@
 //! benches and the fuzz targets all call it from here.
 
 use crate::cli::sampler_args::SamplerArgs;
-use crate::compile::graph::QGraph;
 use crate::data::Toy2d;
 use crate::engines::{TractDenoiser, TractInput};
 use crate::error::Error;
 use crate::files::read;
-use crate::model::FloatGraph;
+use crate::ir::FloatGraph;
+use crate::ir::QGraph;
 use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::metadata::prediction_name;
 use crate::onnx::{qonnx, read_model};

@@ -2,8 +2,8 @@
 //! and pack tests.
 
 use crate::simulate::evaluate;
-use edgediff::compile::graph::{QGraph, QOp, QTensor};
-use edgediff::model::Activation;
+use edgediff::ir::Activation;
+use edgediff::ir::{QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::layout::EmbedIndex;

@@ -1,7 +1,7 @@
 //! Layer-by-layer comparison of the runtime and tract: every op's int8 output, on the same
 //! inputs, at every sampling step and label.
 
-use edgediff::compile::graph::{QGraph, QOp};
+use edgediff::ir::{QGraph, QOp};
 use edgediff::onnx::qonnx::{self, QModel};
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::kernels::reference::quantize;

@@ -2,8 +2,9 @@
 //! float evaluator ([`evaluate_with`]) runs the dequantized weights, and each op's output is
 //! (optionally) rounded to its int8 grid; lookup tables are applied as tables.
 
-use edgediff::compile::graph::{QGraph, QOp};
-use edgediff::model::{Activation, evaluate_with};
+use edgediff::ir::Activation;
+use edgediff::ir::{QGraph, QOp};
+use edgediff::model::evaluate_with;
 use edgediff::quantize::report::float_graph;
 use edgediff_runtime::kernels::quant::QParams;
 

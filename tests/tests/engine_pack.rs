@@ -2,8 +2,8 @@
 //! sampler, against a straightforward float evaluation of the same quantized weights; and the
 //! pack reader against truncated and corrupted packs.
 
-use edgediff::compile::graph::QGraph;
 use edgediff::compile::writer::write_pack;
+use edgediff::ir::QGraph;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::kernels::reference::quantize;
 use edgediff_runtime::noise::GaussianNoise;

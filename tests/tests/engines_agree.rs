@@ -4,8 +4,8 @@
 //! embeddings, with one scale set or one per step, on wide random inputs at every step and
 //! label. A failure names the first op that disagrees.
 
-use edgediff::compile::graph::QGraph;
 use edgediff::compile::writer::write_pack;
+use edgediff::ir::QGraph;
 use edgediff::onnx::qonnx::QModel;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};

@@ -1,10 +1,10 @@
 //! host-tools end to end: train -> float ONNX -> quantize -> int8 ONNX -> compile -> pack ->
 //! runtime; PyTorch-style graphs; and clear errors for bad models.
 
-use edgediff::compile::graph::QOp;
 use edgediff::compile::writer::write_pack;
 use edgediff::data::Toy2d;
-use edgediff::model::FOp;
+use edgediff::ir::FOp;
+use edgediff::ir::QOp;
 use edgediff::model::evaluate;
 use edgediff::onnx::build::{Attr, GraphBuilder};
 use edgediff::onnx::import::{ImportOptions, import};
@@ -126,7 +126,7 @@ fn per_step_quantization_gives_the_input_a_grid_per_step() {
     let g = import(&model, "trained", &opts(&p)).unwrap();
     let mut folded = g.clone();
     assert_eq!(fold_bias_into_step_tables(&mut folded), 1);
-    let first_bias = |g: &edgediff::model::FloatGraph| match &g.ops[1] {
+    let first_bias = |g: &edgediff::ir::FloatGraph| match &g.ops[1] {
         FOp::Conv { bias, .. } => bias.clone(),
         other => panic!("op 1 is {other:?}"),
     };
@@ -338,8 +338,8 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
             FOp::Concat { .. } => "concat",
             FOp::Upsample { .. } => "upsample",
             FOp::Act { act, .. } => match act {
-                edgediff::model::Activation::Silu => "silu",
-                edgediff::model::Activation::Gelu => "gelu",
+                edgediff::ir::Activation::Silu => "silu",
+                edgediff::ir::Activation::Gelu => "gelu",
                 _ => "act",
             },
             FOp::GroupNorm { .. } => "groupnorm",
@@ -377,7 +377,7 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
     for k in -80..=80 {
         let x = f64::from(k) / 10.0;
         let silu = x / (1.0 + (-x).exp());
-        let want = edgediff::model::elementwise::gelu(silu);
+        let want = edgediff::ir::elementwise::gelu(silu);
         assert!((act.apply(x) - want).abs() < 1e-6, "{act:?} at {x}");
     }
     let ranges = calibrate(

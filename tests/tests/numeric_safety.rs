@@ -2,8 +2,8 @@
 //! (no overflow at the extreme inputs, weights and bias), and the compiler rejects a layer one
 //! tap larger or a bias past the limit, with an error that says why.
 
-use edgediff::compile::graph::{QGraph, QOp, QTensor};
 use edgediff::compile::writer::write_pack;
+use edgediff::ir::{QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::{QParams, requantize};
 use edgediff_runtime::kernels::{optimized, reference};
 use edgediff_runtime::pack::ACC_LIMIT;

@@ -2,9 +2,9 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
-use crate::compile::graph::QOp;
 use crate::compile::writer::{CompiledPack, write_pack};
 use crate::files::write_atomic;
+use crate::ir::QOp;
 use crate::onnx::{qonnx, read_model};
 use edgediff_runtime::sampler::plan;
 use std::path::PathBuf;
@@ -30,9 +30,7 @@ pub struct Args {
 }
 
 /// Compiles; returns the pack and the graph's weight bytes.
-pub fn compile(
-    args: &Args,
-) -> Result<(CompiledPack, crate::compile::graph::QGraph, plan::Plan), Error> {
+pub fn compile(args: &Args) -> Result<(CompiledPack, crate::ir::QGraph, plan::Plan), Error> {
     let file = args.model.display().to_string();
     let qm = qonnx::read(&read_model(&args.model)?, &file)?;
     let plan = plan::build(&args.sampler.schedule()?, &args.sampler.plan_config())?;

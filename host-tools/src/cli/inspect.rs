@@ -1,9 +1,9 @@
 //! `edgediff inspect`: what is inside an ONNX model or a model pack.
 
 use super::Error;
-use crate::compile::graph::QOp;
 use crate::files::read;
-use crate::model::FOp;
+use crate::ir::FOp;
+use crate::ir::QOp;
 use crate::onnx::import::{ImportOptions, import};
 use crate::onnx::qonnx;
 use edgediff_runtime::pack::Pack;

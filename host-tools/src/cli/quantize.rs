@@ -3,9 +3,10 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
-use crate::compile::graph::QGraph;
 use crate::files::write_atomic;
-use crate::model::{FloatDenoiser, FloatGraph};
+use crate::ir::FloatGraph;
+use crate::ir::QGraph;
+use crate::model::FloatDenoiser;
 use crate::onnx::{encode, qonnx};
 use crate::pipeline::load_float;
 use crate::quantize::calibrate::{CalibConfig, DEFAULT_TAIL_SCALE, RangeRule, calibrate};
@@ -143,7 +144,7 @@ fn epsilon_note(g: &FloatGraph, q: &QGraph, plan: &Plan) -> Option<String> {
 /// Float vs fake-quantized int8 along 32 float sampling trajectories.
 fn print_report(
     g: &FloatGraph,
-    q: &crate::compile::graph::QGraph,
+    q: &crate::ir::QGraph,
     plan: &Plan,
     args: &Args,
 ) -> Result<(), Error> {

@@ -5,7 +5,7 @@
 //! output stays live to the end). Two tensors may share bytes only when their live ranges are
 //! disjoint, so an op's output never overlaps its inputs.
 
-use super::graph::QGraph;
+use crate::ir::QGraph;
 use edgediff_runtime::pack::layout::ARENA_ALIGN;
 
 /// Where every tensor lives.

@@ -2,9 +2,9 @@
 //! runtime's layout constants (`edgediff_runtime::pack::layout`). The output is deterministic
 //! byte for byte.
 
-use super::graph::{QGraph, QOp};
 use super::planner::{ArenaPlan, plan_graph};
 use crate::error::Error;
+use crate::ir::{QGraph, QOp};
 use edgediff_runtime::pack::crc32::crc32;
 use edgediff_runtime::pack::layout::{
     ALIGN, MAGIC, NO_TENSOR, OpKind, Section, VERSION, directory, header, meta, op, qparam,

@@ -1,6 +1,7 @@
 //! The float network as a [`Denoiser`], with classifier-free guidance like the device engine.
 
-use super::{FloatGraph, evaluate};
+use super::evaluate;
+use crate::ir::FloatGraph;
 use edgediff_runtime::prediction::{guide, needs_guidance};
 use edgediff_runtime::{Denoiser, Result};
 

@@ -1,7 +1,7 @@
 //! Float evaluation of a [`FloatGraph`], keeping every intermediate tensor (for calibration
 //! and error reports).
 
-use super::{FOp, FloatGraph};
+use crate::ir::{FOp, FloatGraph};
 
 /// Every tensor's value for sample `x` at sampling step `step` with class `label`
 /// (`num_classes` = the null label).

@@ -5,7 +5,7 @@
 //! - [`external`]: reads the weights PyTorch's exporter keeps in a side file.
 //! - [`normalize`]: fixes the input shapes and folds everything constant, with tract's
 //!   analysis, so the importer matches ops on a graph without shape arithmetic.
-//! - [`import`]: reads a float epsilon-network into a [`crate::model::FloatGraph`],
+//! - [`import`]: reads a float epsilon-network into a [`crate::ir::FloatGraph`],
 //!   recognising the patterns PyTorch exports.
 
 pub mod build;

@@ -11,7 +11,8 @@
 
 use super::IO_RANGE;
 use crate::error::Error;
-use crate::model::{FOp, FloatDenoiser, FloatGraph};
+use crate::ir::{FOp, FloatGraph};
+use crate::model::FloatDenoiser;
 use crate::sampling::Job;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::layout::EmbedIndex;

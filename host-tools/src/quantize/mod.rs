@@ -10,8 +10,8 @@
 pub mod calibrate;
 pub mod report;
 
-use crate::compile::graph::{QGraph, QOp, QTensor};
-use crate::model::{FOp, FloatGraph};
+use crate::ir::{FOp, FloatGraph};
+use crate::ir::{QGraph, QOp, QTensor};
 use calibrate::Ranges;
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::math::round_ties_even;

@@ -5,8 +5,9 @@
 //! every activation rounded to its int8 grid (the arithmetic of the device up to the last
 //! rounding of each op).
 
-use crate::compile::graph::{QGraph, QOp};
-use crate::model::{Activation, FOp, FTensor, FloatGraph, evaluate, evaluate_with};
+use crate::ir::{Activation, FOp, FTensor, FloatGraph};
+use crate::ir::{QGraph, QOp};
+use crate::model::{evaluate, evaluate_with};
 
 /// The float graph computing what `q` computes: dequantized weights, biases and embedding
 /// tables, with the activation functions of `float` (the graph `q` was quantized from).

@@ -16,7 +16,7 @@ mod regions;
 mod tables;
 
 use crate::error::Error;
-use crate::model::{FOp, FloatGraph};
+use crate::ir::{FOp, FloatGraph};
 use crate::onnx::metadata;
 use crate::onnx::normalize::{Inputs, normalize};
 use edgediff_runtime::prediction::PredictionType;

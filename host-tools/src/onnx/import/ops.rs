@@ -3,7 +3,7 @@
 
 use super::regions::{self, Kind, RegionNode};
 use crate::error::Error;
-use crate::model::{Activation, FOp, FTensor};
+use crate::ir::{Activation, FOp, FTensor};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};

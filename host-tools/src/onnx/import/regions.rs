@@ -4,7 +4,7 @@
 //! ops the exporter spelled it with (GELU's erf and tanh forms from either exporter, SiLU as
 //! `Sigmoid * x`, `HardSwish`, `Mish`, ...).
 
-use crate::model::elementwise::{Binary, Expr, Step, Unary};
+use crate::ir::elementwise::{Binary, Expr, Step, Unary};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::NodeProto;
 

@@ -33,7 +33,7 @@ mod write;
 pub use read::read;
 pub use write::{at_step, expose_tensors, write};
 
-use crate::compile::graph::QGraph;
+use crate::ir::QGraph;
 
 /// A quantized model read back: the graph and the timesteps its step tables were built for.
 #[derive(Clone, Debug)]

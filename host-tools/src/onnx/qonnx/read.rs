@@ -1,8 +1,8 @@
 //! Reads an int8 ONNX written by [`super::write`] back into a [`QGraph`].
 
 use super::QModel;
-use crate::compile::graph::{QGraph, QOp, QTensor};
 use crate::error::Error;
+use crate::ir::{QGraph, QOp, QTensor};
 use crate::onnx::metadata::{
     GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
     PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS,

@@ -2,7 +2,7 @@
 
 use super::QModel;
 use super::dims4;
-use crate::compile::graph::{QGraph, QOp};
+use crate::ir::{QGraph, QOp};
 use crate::onnx::build::{Attr, GraphBuilder};
 use crate::onnx::metadata::{
     GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,

@@ -1,0 +1,13 @@
+//! The two graphs of the pipeline, in one place: the float graph the importer builds
+//! ([`float`]) and the int8 graph the quantizer makes of it ([`int8`]), over the same tensor
+//! indices; the activations both run ([`activation`], read from ONNX as [`elementwise`]
+//! expressions).
+
+pub mod activation;
+pub mod elementwise;
+pub mod float;
+pub mod int8;
+
+pub use activation::Activation;
+pub use float::{FOp, FTensor, FloatGraph};
+pub use int8::{QGraph, QOp, QTensor};
