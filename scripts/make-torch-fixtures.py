@@ -122,6 +122,30 @@ class ReluMlp(nn.Module):
         return self.out(self.body(h))
 
 
+class FilmMlp(nn.Module):
+    """A 2-D denoiser with FiLM / AdaGN-style scale-shift modulation by the time embedding:
+    h * (1 + scale(t)) + shift(t) after each hidden layer."""
+
+    def __init__(self, hidden=64, temb=32):
+        super().__init__()
+        self.temb = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, hidden), nn.SiLU())
+        self.inp = nn.Linear(2, hidden)
+        self.h1 = nn.Linear(hidden, hidden)
+        self.mod = nn.ModuleList([nn.Linear(hidden, 2 * hidden) for _ in range(2)])
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, x, t):
+        e = self.time_mlp(sinusoidal(t, self.temb))
+        h = self.inp(x)
+        for k, layer in enumerate([None, self.h1]):
+            if layer is not None:
+                h = layer(h)
+            scale, shift = self.mod[k](e).chunk(2, dim=-1)
+            h = F.silu(h * (1 + scale) + shift)
+        return self.out(h)
+
+
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> Conv -> + time projection -> GroupNorm -> SiLU -> Conv, + skip."""
 
@@ -325,6 +349,18 @@ def main():
 
         ex = (torch.randn(1, 2), torch.tensor([10]))
         build("mlp-relu", m, ["x", "t"], ex, relu_inputs, [("torchscript", 14), ("dynamo", 19)])
+
+    if not only or "mlp-film" in only:
+        t0 = time.time()
+        print("mlp-film: two-moons, v-prediction, scale-shift modulation")
+        m = train(FilmMlp(), two_moons(20000, rng), None, "v_prediction", 6000, 256, 2e-3, 4)
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def film_inputs(r, k):
+            return {"x": (r.standard_normal((1, 2)) * 1.5).astype(np.float32), "t": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 2), torch.tensor([10]))
+        build("mlp-film", m, ["x", "t"], ex, film_inputs, [("torchscript", 16), ("dynamo", 18)])
 
     if not only or "unet" in only:
         t0 = time.time()

@@ -288,3 +288,60 @@ fn calibrate_with_fixed(
         }
     }
 }
+
+/// Scale modulation and gating on 4x4 maps: conv 3x3, a per-step scale `[c, 1, 1]`
+/// multiplied in (FiLM / AdaGN), SiLU, the product of the modulated map and its activation
+/// (a gate of the same shape), conv 3x3 out.
+pub fn film_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let emb_q = QParams {
+        scale: 3.0 / 127.0,
+        zero_point: 0,
+    };
+    let tensors = vec![
+        tensor("x", [2, 4, 4], 0),     // 0
+        tensor("h", [8, 4, 4], 0),     // 1
+        tensor("scale", [8, 1, 1], 0), // 2
+        tensor("m", [8, 4, 4], 0),     // 3
+        tensor("a", [8, 4, 4], 0),     // 4
+        tensor("gated", [8, 4, 4], 0), // 5
+        tensor("eps", [2, 4, 4], 0),   // 6
+    ];
+    let ops = vec![
+        w.conv([0, 1], [2, 8, 3, 1, 1], false),
+        QOp::Embed {
+            output: 2,
+            table: embed_table(&mut w, steps, 8, emb_q),
+            by: EmbedIndex::Step,
+        },
+        QOp::Mul {
+            a: 1,
+            b: 2,
+            output: 3,
+        },
+        QOp::Lut {
+            input: 3,
+            output: 4,
+            tables: vec![],
+        },
+        QOp::Mul {
+            a: 3,
+            b: 4,
+            output: 5,
+        },
+        w.conv([5, 6], [8, 2, 3, 1, 1], false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [2, 4, 4],
+        prediction: PredictionType::Epsilon,
+        num_classes: 0,
+        guidance: 1.0,
+        tensors,
+        qparams: vec![vec![emb_q; 7]],
+        ops,
+        input: 0,
+        output: 6,
+    };
+    calibrate_with_fixed(&mut g, steps, per_step, seed, &[2], emb_q);
+    g
+}

@@ -14,7 +14,7 @@ use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use edgediff_runtime::{Denoiser, Error, Result};
-use edgediff_tests::graphs::{conv_net, mlp};
+use edgediff_tests::graphs::{conv_net, film_net, mlp};
 use edgediff_tests::simulate::output_int8;
 
 const STEPS: usize = 8;
@@ -126,6 +126,13 @@ fn mlp_pack_matches_float_evaluation_within_one_lsb() {
 fn conditional_conv_pack_matches_float_evaluation_within_one_lsb() {
     end_to_end(&conv_net(STEPS, true, 5), &[3, 7], 2);
     end_to_end(&conv_net(STEPS, false, 6), &[], 1);
+}
+
+#[test]
+fn film_pack_matches_float_evaluation_within_one_lsb() {
+    for per_step in [false, true] {
+        end_to_end(&film_net(STEPS, per_step, 7), &[], 4);
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The runtime and tract agree bit for bit on every op, compared layer by layer: test graphs
 //! covering conv and linear layers (per-channel and single-multiplier), GroupNorm,
-//! activation tables, adds (same shape and broadcast), concat, upsampling and class / step
+//! activation tables, adds and products of two activations (same shape and broadcast), concat, upsampling and class / step
 //! embeddings, with one scale set or one per step, on wide random inputs at every step and
 //! label. A failure names the first op that disagrees.
 
@@ -11,7 +11,7 @@ use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
-use edgediff_tests::graphs::{conv_net, mlp};
+use edgediff_tests::graphs::{conv_net, film_net, mlp};
 use edgediff_tests::layers::{compare_layers, op_name};
 
 const STEPS: usize = 4;
@@ -80,6 +80,12 @@ fn conv_net_agrees_layer_by_layer() {
 #[test]
 fn conv_net_with_per_step_scales_agrees_layer_by_layer() {
     every_op_agrees("conv net, per-step", conv_net(STEPS, true, 12), 2);
+}
+
+#[test]
+fn film_net_with_products_of_activations_agrees_layer_by_layer() {
+    every_op_agrees("film net", film_net(STEPS, false, 15), 5);
+    every_op_agrees("film net, per-step", film_net(STEPS, true, 16), 6);
 }
 
 #[test]

@@ -335,6 +335,7 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
         .map(|o| match o {
             FOp::Conv { .. } => "conv",
             FOp::Add { .. } => "add",
+            FOp::Mul { .. } => "mul",
             FOp::Concat { .. } => "concat",
             FOp::Upsample { .. } => "upsample",
             FOp::Act { act, .. } => match act {

@@ -127,6 +127,7 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
                 ),
             ),
             FOp::Add { .. } => (0, 0, "Add".into()),
+            FOp::Mul { .. } => (0, 0, "Mul".into()),
             FOp::Concat { .. } => (0, 0, "Concat".into()),
             FOp::Upsample { .. } => (0, 0, "Upsample".into()),
         };

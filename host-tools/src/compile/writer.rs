@@ -202,14 +202,10 @@ pub fn write_pack(
                 }
                 OpKind::Conv
             }
-            QOp::Add { a, b, .. } | QOp::Concat { a, b, .. } => {
+            QOp::Add { a, b, .. } | QOp::Mul { a, b, .. } | QOp::Concat { a, b, .. } => {
                 in0 = u16_of(*a, "tensor")?;
                 in1 = u16_of(*b, "tensor")?;
-                if matches!(o, QOp::Add { .. }) {
-                    OpKind::Add
-                } else {
-                    OpKind::Concat
-                }
+                o.kind()
             }
             QOp::Upsample { input, factor, .. } => {
                 in0 = u16_of(*input, "tensor")?;

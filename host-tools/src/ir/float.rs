@@ -60,6 +60,15 @@ pub enum FOp {
         /// Output.
         output: usize,
     },
+    /// Element-wise product of two activations, `b` same shape or `[c, 1, 1]`.
+    Mul {
+        /// First input.
+        a: usize,
+        /// Second input.
+        b: usize,
+        /// Output.
+        output: usize,
+    },
     /// Channel concat.
     Concat {
         /// First input.
@@ -122,7 +131,9 @@ impl FOp {
             | FOp::Upsample { input, .. }
             | FOp::Act { input, .. }
             | FOp::GroupNorm { input, .. } => vec![*input],
-            FOp::Add { a, b, .. } | FOp::Concat { a, b, .. } => vec![*a, *b],
+            FOp::Add { a, b, .. } | FOp::Mul { a, b, .. } | FOp::Concat { a, b, .. } => {
+                vec![*a, *b]
+            }
             FOp::Embed { .. } => vec![],
         }
     }
@@ -132,6 +143,7 @@ impl FOp {
         match self {
             FOp::Conv { output, .. }
             | FOp::Add { output, .. }
+            | FOp::Mul { output, .. }
             | FOp::Concat { output, .. }
             | FOp::Upsample { output, .. }
             | FOp::Act { output, .. }

@@ -61,6 +61,15 @@ pub enum QOp {
         /// Output.
         output: usize,
     },
+    /// `output = Q(DQ(a) * DQ(b))`, `b` same shape or `[c, 1, 1]`.
+    Mul {
+        /// First input.
+        a: usize,
+        /// Second input.
+        b: usize,
+        /// Output.
+        output: usize,
+    },
     /// Channel concat.
     Concat {
         /// First input.
@@ -123,7 +132,9 @@ impl QOp {
             | QOp::Upsample { input, .. }
             | QOp::Lut { input, .. }
             | QOp::GroupNorm { input, .. } => vec![*input],
-            QOp::Add { a, b, .. } | QOp::Concat { a, b, .. } => vec![*a, *b],
+            QOp::Add { a, b, .. } | QOp::Mul { a, b, .. } | QOp::Concat { a, b, .. } => {
+                vec![*a, *b]
+            }
             QOp::Embed { .. } => vec![],
         }
     }
@@ -133,6 +144,7 @@ impl QOp {
         match self {
             QOp::Conv { output, .. }
             | QOp::Add { output, .. }
+            | QOp::Mul { output, .. }
             | QOp::Concat { output, .. }
             | QOp::Upsample { output, .. }
             | QOp::Lut { output, .. }
@@ -146,6 +158,7 @@ impl QOp {
         match self {
             QOp::Conv { .. } => OpKind::Conv,
             QOp::Add { .. } => OpKind::Add,
+            QOp::Mul { .. } => OpKind::Mul,
             QOp::Concat { .. } => OpKind::Concat,
             QOp::Upsample { .. } => OpKind::Upsample,
             QOp::Lut { .. } => OpKind::Lut,

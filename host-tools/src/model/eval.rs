@@ -51,6 +51,14 @@ pub fn evaluate_with(
                 }
                 y
             }
+            FOp::Mul { a, b, .. } => {
+                let (va, vb) = (&vals[*a], &vals[*b]);
+                let plane = va.len() / vb.len().max(1);
+                va.iter()
+                    .enumerate()
+                    .map(|(i, x)| x * vb[i / plane])
+                    .collect()
+            }
             FOp::Add { a, b, .. } => {
                 let (va, vb) = (&vals[*a], &vals[*b]);
                 let plane = va.len() / vb.len().max(1);

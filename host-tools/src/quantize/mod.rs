@@ -187,6 +187,11 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 b: *b,
                 output: *output,
             },
+            FOp::Mul { a, b, output } => QOp::Mul {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
             FOp::Concat { a, b, output } => QOp::Concat {
                 a: *a,
                 b: *b,

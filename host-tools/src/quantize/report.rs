@@ -73,6 +73,11 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 b: *b,
                 output: *output,
             },
+            QOp::Mul { a, b, output } => FOp::Mul {
+                a: *a,
+                b: *b,
+                output: *output,
+            },
             QOp::Concat { a, b, output } => FOp::Concat {
                 a: *a,
                 b: *b,

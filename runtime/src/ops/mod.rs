@@ -10,6 +10,7 @@ mod conv;
 mod embed;
 mod group_norm;
 mod lut;
+mod mul;
 mod upsample;
 
 use crate::engine::Kernels;
@@ -61,6 +62,7 @@ pub(crate) fn check(c: &Check) -> Result<Reads> {
     match c.o.kind {
         OpKind::Conv => conv::check(c),
         OpKind::Add => add::check(c),
+        OpKind::Mul => mul::check(c),
         OpKind::Concat => concat::check(c),
         OpKind::Upsample => upsample::check(c),
         OpKind::Lut => lut::check(c),
@@ -126,6 +128,7 @@ pub(crate) fn run(r: Run) -> Result<()> {
     match r.o.kind {
         OpKind::Conv => conv::run(r),
         OpKind::Add => add::run(r),
+        OpKind::Mul => mul::run(r),
         OpKind::Concat => concat::run(r),
         OpKind::Upsample => upsample::run(r),
         OpKind::Lut => lut::run(r),

@@ -202,6 +202,9 @@ pub enum OpKind {
     /// label): copies row `step * (NUM_CLASSES + 1) + label` of the
     /// `STEPS x (NUM_CLASSES + 1) x size` int8 table at blob0.
     StepClassEmbed = 9,
+    /// Requantizing multiply `Q(DQ(in0) * DQ(in1))`; `in1` has the shape of `in0` or
+    /// `[c, 1, 1]` (scale-shift modulation, gating).
+    Mul = 10,
 }
 
 impl OpKind {
@@ -218,6 +221,7 @@ impl OpKind {
             StepEmbed,
             ClassEmbed,
             StepClassEmbed,
+            Mul,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
@@ -235,6 +239,7 @@ impl OpKind {
             OpKind::StepEmbed => "StepEmbed",
             OpKind::ClassEmbed => "ClassEmbed",
             OpKind::StepClassEmbed => "StepClassEmbed",
+            OpKind::Mul => "Mul",
         }
     }
 

@@ -9,7 +9,8 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 /// The sample-path ops the importer understands.
-pub const SUPPORTED: &str = "Gemm, MatMul (+ Add), Conv (2-D, group 1), Add, Concat (channels), \
+pub const SUPPORTED: &str = "Gemm, MatMul (+ Add), Conv (2-D, group 1), Add and Mul of two \
+tensors (same shape or per channel), Concat (channels), \
 Resize / Upsample (nearest, integer factor), GroupNormalization or Reshape-InstanceNormalization-\
 Reshape-Mul-Add (GroupNorm), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
 element-wise ops of one tensor with scalar constants (Sigmoid, Tanh, Erf, Relu, Gelu, \
@@ -112,10 +113,11 @@ fn hint(op: &str) -> &'static str {
         "LayerNormalization" | "ReduceMean" => " (LayerNorm is not a device op yet)",
         "Softmax" => " (attention is not a device op yet)",
         "ConvTranspose" => " (transposed convolution is not a device op yet)",
-        "Mul" | "Div" | "Sub" => {
-            " (an element-wise product of two activations, as in scale-shift modulation or \
-             attention, is not a device op yet; products with scalar constants are)"
+        "Div" | "Sub" => {
+            " (of two activations, or with a per-channel constant: not a device op yet; with \
+             scalar constants it is part of an element-wise function)"
         }
+        "Mul" => " (products with per-channel constants are not a device op yet)",
         "Shape" | "Gather" | "Slice" | "Expand" => {
             " (shape arithmetic on the sample that tract could not fold to a constant)"
         }
@@ -224,6 +226,7 @@ impl<'a> Ctx<'a> {
             "MatMul" => Self::matmul,
             "Conv" => Self::conv,
             "Add" => Self::add,
+            "Mul" => Self::mul,
             "Concat" => Self::concat,
             "Resize" | "Upsample" => Self::resize,
             "InstanceNormalization" => Self::group_norm_pattern,
@@ -604,6 +607,17 @@ impl<'a> Ctx<'a> {
     }
 
     fn add(&mut self, ni: usize) -> Result<(), Error> {
+        self.binary(ni, |a, b, output| FOp::Add { a, b, output })
+    }
+
+    /// A product of two activations (scale-shift modulation, gating); products with
+    /// constants are element-wise regions.
+    fn mul(&mut self, ni: usize) -> Result<(), Error> {
+        self.binary(ni, |a, b, output| FOp::Mul { a, b, output })
+    }
+
+    /// An element-wise op of two tensors, the second of the same shape or per channel.
+    fn binary(&mut self, ni: usize, op: impl Fn(usize, usize, usize) -> FOp) -> Result<(), Error> {
         let node = &self.nodes[ni];
         let (a, b) = (
             self.tensor(node, in_k(node, 0))?,
@@ -625,7 +639,7 @@ impl<'a> Ctx<'a> {
         };
         let shape = self.tensors[a].shape;
         let y = self.add_tensor(out0(node), shape);
-        self.ops.push(FOp::Add { a, b, output: y });
+        self.ops.push(op(a, b, y));
         Ok(())
     }
 

@@ -222,13 +222,16 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     })
                 };
                 match p.op_type.as_str() {
-                    "Add" | "Concat" => {
+                    "Add" | "Mul" | "Concat" => {
                         let (a, b) = (from_dq(0)?, from_dq(1)?);
                         let (sa, sb) =
                             (shapes[a].unwrap_or_default(), shapes[b].unwrap_or_default());
                         if p.op_type == "Add" {
                             shapes[t] = Some(sa);
                             ops.push(QOp::Add { a, b, output: t });
+                        } else if p.op_type == "Mul" {
+                            shapes[t] = Some(sa);
+                            ops.push(QOp::Mul { a, b, output: t });
                         } else {
                             shapes[t] = Some([sa[0] + sb[0], sa[1], sa[2]]);
                             ops.push(QOp::Concat { a, b, output: t });

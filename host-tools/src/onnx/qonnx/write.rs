@@ -125,10 +125,11 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     q(&mut b, &r, out);
                 }
             }
-            QOp::Add { a, b: bb, .. } => {
+            QOp::Add { a, b: bb, .. } | QOp::Mul { a, b: bb, .. } => {
                 let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
-                let f = format!("op{k}_add");
-                b.node("Add", &[&fa, &fb], &[&f], &[]);
+                let name = op.name();
+                let f = format!("op{k}_{}", name.to_lowercase());
+                b.node(name, &[&fa, &fb], &[&f], &[]);
                 q(&mut b, &f, out);
             }
             QOp::Concat { a, b: bb, .. } => {

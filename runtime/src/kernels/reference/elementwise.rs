@@ -34,6 +34,20 @@ pub fn add(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i
     }
 }
 
+/// `y = Q(DQ(a) * DQ(b))`, `b` shaped as in [`add`]: the product of two activations, as in
+/// scale-shift modulation (`h * (1 + scale)`) and gating.
+pub fn mul(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
+    let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
+        return;
+    };
+    for ((a_c, y_c), bv) in a.chunks(plane).zip(y.chunks_mut(plane)).zip(b) {
+        let vb = qb.dequantize(*bv);
+        for (o, av) in y_c.iter_mut().zip(a_c) {
+            *o = qy.quantize(qa.dequantize(*av) * vb);
+        }
+    }
+}
+
 /// `y = Q_y(DQ_x(x))`: a copy that changes quantization (one input of a concat). With equal
 /// parameters it is an exact copy.
 pub fn requantize_copy(x: &[i8], qx: QParams, qy: QParams, y: &mut [i8]) {

@@ -9,7 +9,7 @@ pub mod norm;
 mod resize;
 
 pub use conv::{ConvGeometry, DenseParams, conv2d};
-pub use elementwise::{add, dequantize, lut, quantize, requantize_copy};
+pub use elementwise::{add, dequantize, lut, mul, quantize, requantize_copy};
 pub use norm::{GroupNormGeometry, group_norm};
 pub use resize::upsample_nearest;
 
