@@ -61,6 +61,18 @@ const FIXTURES: &[Fixture] = &[
         conditional: false,
     },
     Fixture {
+        file: "mlp-film-torchscript-opset16",
+        reference: "mlp-film",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-film-dynamo-opset18",
+        reference: "mlp-film",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
         file: "unet-torchscript-opset17",
         reference: "unet",
         prediction: "epsilon",
@@ -181,6 +193,15 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
             let count = |p: fn(&FOp) -> bool| g.ops.iter().filter(|o| p(o)).count();
             assert_eq!(count(|o| matches!(o, FOp::Conv { relu: true, .. })), 2);
             assert_eq!(count(|o| matches!(o, FOp::Act { .. })), 1, "{}", f.file);
+        }
+        if f.reference == "mlp-film" {
+            // h * (1 + scale(t)) + shift(t): the products of activations with the step tables.
+            let muls = g
+                .ops
+                .iter()
+                .filter(|o| matches!(o, FOp::Mul { .. }))
+                .count();
+            assert_eq!(muls, 2, "{}", f.file);
         }
         let tract =
             TractDenoiser::new(&proto, &file, TractInput::Timestep, g.num_classes, 1.0).unwrap();
