@@ -265,7 +265,20 @@ def export(model, args, names, path, exporter, opset):
         )
     else:
         torch.onnx.export(model, args, path, input_names=names, output_names=["out"], opset_version=opset, dynamo=True)
+        scrub_paths(path)
     return path
+
+
+def scrub_paths(path):
+    """The dynamo exporter records a Python stack trace per node, with this machine's absolute
+    paths; keep them relative (repository files) or under <site-packages>, so the committed
+    file names no machine path. Weights stay where the exporter put them."""
+    m = onnx.load(path, load_external_data=False)
+    site = os.path.dirname(os.path.dirname(torch.__file__)) + os.sep
+    for n in m.graph.node:
+        for p in n.metadata_props:
+            p.value = p.value.replace(ROOT + os.sep, "").replace(site, "<site-packages>/")
+    onnx.save(m, path)
 
 
 def reference_cases(model, make_inputs, n, seed):
