@@ -41,11 +41,7 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
     })?;
     // External data is resolved beside the file `name`.
     crate::onnx::external::inline(&mut model, std::path::Path::new(&name))?;
-    if model
-        .metadata_props
-        .iter()
-        .any(|p| p.key == crate::onnx::metadata::TIMESTEPS)
-    {
+    if crate::onnx::metadata::get(&model, crate::onnx::metadata::TIMESTEPS).is_some() {
         let q = qonnx::read(&model, &name)?;
         let g = &q.graph;
         println!(

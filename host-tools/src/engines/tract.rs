@@ -18,19 +18,6 @@ pub enum TractInput {
     Step,
 }
 
-/// What a graph input is fed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Feed {
-    /// The sample.
-    Sample,
-    /// The timestep or sampling step, as `i64`.
-    Time,
-    /// The timestep as `f32`.
-    FloatTime,
-    /// The class label.
-    Label,
-}
-
 /// A tract plan evaluating one sample per run.
 ///
 /// An int8 model quantized with per-step activation parameters (`--per-step`) becomes one
@@ -39,11 +26,10 @@ enum Feed {
 pub struct TractDenoiser {
     /// One plan, or one per sampling step.
     plans: Vec<Arc<TypedRunnableModel>>,
-    x_shape: Vec<usize>,
     dim: usize,
     input: TractInput,
-    /// What each graph input gets, in order.
-    order: Vec<Feed>,
+    /// The graph's inputs and what each is fed.
+    inputs: Inputs,
     num_classes: u16,
     guidance: f32,
 }
@@ -103,22 +89,6 @@ impl TractDenoiser {
             model
         };
         let inputs = Inputs::of(model, file)?;
-        let x_shape = inputs.x.1.clone();
-        let order = inputs
-            .order
-            .iter()
-            .map(|n| {
-                if *n == inputs.x.0 {
-                    Feed::Sample
-                } else if inputs.label.as_ref() == Some(n) {
-                    Feed::Label
-                } else if inputs.t.as_ref().is_some_and(|t| t.1) {
-                    Feed::FloatTime
-                } else {
-                    Feed::Time
-                }
-            })
-            .collect();
         let plan = |m: &ModelProto| {
             guarded(|| {
                 tract_onnx::onnx()
@@ -129,10 +99,7 @@ impl TractDenoiser {
             .map_err(te(file))
         };
         let per_step = input == TractInput::Step
-            && model
-                .metadata_props
-                .iter()
-                .any(|p| p.key == crate::onnx::metadata::QPARAMS);
+            && crate::onnx::metadata::get(model, crate::onnx::metadata::QPARAMS).is_some();
         let plans = if per_step {
             let q = crate::onnx::qonnx::read(model, file)?;
             (0..q.graph.qparams.len())
@@ -141,13 +108,12 @@ impl TractDenoiser {
         } else {
             vec![plan(model)?]
         };
-        let dim = x_shape.iter().product();
+        let dim = inputs.x.1.iter().product();
         Ok(Self {
             plans,
-            x_shape,
             dim,
             input,
-            order,
+            inputs,
             num_classes,
             guidance,
         })
@@ -161,19 +127,11 @@ impl TractDenoiser {
         step: usize,
         label: u16,
     ) -> std::result::Result<Vec<f32>, TractError> {
-        let mut ins: TVec<TValue> = tvec![];
         let time = match self.input {
             TractInput::Timestep => i64::from(t),
             TractInput::Step => step as i64,
         };
-        for k in &self.order {
-            ins.push(match k {
-                Feed::Sample => Tensor::from_shape(&self.x_shape, x)?.into(),
-                Feed::Time => tensor1(&[time]).into(),
-                Feed::FloatTime => tensor1(&[time as f32]).into(),
-                Feed::Label => tensor1(&[i64::from(label)]).into(),
-            });
-        }
+        let ins = self.inputs.feed(x, time, label)?;
         let plan = match self.plans.as_slice() {
             [one] => one,
             per_step => per_step

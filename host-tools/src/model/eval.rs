@@ -51,20 +51,19 @@ pub fn evaluate_with(
                 }
                 y
             }
-            FOp::Mul { a, b, .. } => {
+            FOp::Add { a, b, .. } | FOp::Mul { a, b, .. } => {
                 let (va, vb) = (&vals[*a], &vals[*b]);
                 let plane = va.len() / vb.len().max(1);
+                let mul = matches!(op, FOp::Mul { .. });
                 va.iter()
                     .enumerate()
-                    .map(|(i, x)| x * vb[i / plane])
-                    .collect()
-            }
-            FOp::Add { a, b, .. } => {
-                let (va, vb) = (&vals[*a], &vals[*b]);
-                let plane = va.len() / vb.len().max(1);
-                va.iter()
-                    .enumerate()
-                    .map(|(i, x)| x + vb[i / plane])
+                    .map(|(i, x)| {
+                        if mul {
+                            x * vb[i / plane]
+                        } else {
+                            x + vb[i / plane]
+                        }
+                    })
                     .collect()
             }
             FOp::Concat { a, b, .. } => {

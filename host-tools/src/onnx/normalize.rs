@@ -31,8 +31,8 @@ pub struct Inputs {
     pub t: Option<(String, bool)>,
     /// The class label (integer).
     pub label: Option<String>,
-    /// Graph input names in order.
-    pub order: Vec<String>,
+    /// Graph inputs in order, with their static shapes.
+    pub order: Vec<(String, Vec<usize>)>,
 }
 
 impl Inputs {
@@ -61,7 +61,7 @@ impl Inputs {
                 .map(|d| usize::try_from(*d).ok())
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad(format!("input `{}` has a symbolic shape {dims:?}", i.name)))?;
-            order.push(i.name.clone());
+            order.push((i.name.clone(), dims.clone()));
             if is_float(elem) {
                 floats.push((i.name.clone(), dims));
             } else if elem == DataType::Int64 as i32 || elem == DataType::Int32 as i32 {
@@ -89,10 +89,10 @@ impl Inputs {
         let mut t: Vec<(String, bool)> = floats.map(|(n, _)| (n, true)).collect();
         t.extend(ints.into_iter().map(|n| (n, false)));
         if t.len() > 1 {
+            let names: Vec<&String> = order.iter().map(|(n, _)| n).collect();
             return Err(bad(format!(
-                "inputs {:?}: expected one sample, one timestep and at most one label (named \
-                 `label`, `class...` or `y`)",
-                order
+                "inputs {names:?}: expected one sample, one timestep and at most one label \
+                 (named `label`, `class...` or `y`)"
             )));
         }
         Ok(Self {
@@ -101,6 +101,29 @@ impl Inputs {
             label,
             order,
         })
+    }
+}
+
+impl Inputs {
+    /// The graph's inputs for one evaluation, each in its own shape: the sample `x`, the
+    /// timestep `t` (as the input's type) and `label`, broadcast over their inputs' shapes.
+    pub fn feed(&self, x: &[f32], t: i64, label: u16) -> TractResult<TVec<TValue>> {
+        self.order
+            .iter()
+            .map(|(name, shape)| {
+                let n = shape.iter().product::<usize>();
+                let v = if *name == self.x.0 {
+                    Tensor::from_shape(shape, x)?
+                } else if self.label.as_ref() == Some(name) {
+                    Tensor::from_shape(shape, &vec![i64::from(label); n])?
+                } else if self.t.as_ref().is_some_and(|(_, float)| *float) {
+                    Tensor::from_shape(shape, &vec![t as f32; n])?
+                } else {
+                    Tensor::from_shape(shape, &vec![t; n])?
+                };
+                Ok(v.into())
+            })
+            .collect()
     }
 }
 

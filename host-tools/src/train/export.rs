@@ -8,8 +8,8 @@ use crate::onnx::build::{Attr, GraphBuilder};
 use crate::onnx::metadata;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::BTreeMap;
+use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{ModelProto, StringStringEntryProto};
 
 /// Named float tensors: shape and values.
 pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -93,10 +93,10 @@ pub fn mlp_onnx(
     gemm(&mut g, weights, "out", &h, "eps")?;
     g.output("eps", DataType::Float, &[1, d]);
     let mut model = g.finish();
-    model.metadata_props.push(StringStringEntryProto {
-        key: metadata::PREDICTION.into(),
-        value: metadata::prediction_name(prediction).into(),
-    });
+    model.metadata_props.push(metadata::entry(
+        metadata::PREDICTION,
+        metadata::prediction_name(prediction).into(),
+    ));
     Some(model)
 }
 
@@ -314,9 +314,9 @@ pub fn unet_onnx(spec: &UNetSpec, w: &Weights, prediction: PredictionType) -> Op
     conv(&mut g, w, "conv_out", &a, "eps", 1, 1)?;
     g.output("eps", DataType::Float, &[1, 1, side, side]);
     let mut model = g.finish();
-    model.metadata_props.push(StringStringEntryProto {
-        key: metadata::PREDICTION.into(),
-        value: metadata::prediction_name(prediction).into(),
-    });
+    model.metadata_props.push(metadata::entry(
+        metadata::PREDICTION,
+        metadata::prediction_name(prediction).into(),
+    ));
     Some(model)
 }

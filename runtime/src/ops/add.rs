@@ -4,17 +4,8 @@ use super::{Check, Reads, Run};
 use crate::Result;
 use crate::kernels::reference as k;
 
-#[cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
-)]
 pub(super) fn check(c: &Check) -> Result<Reads> {
-    let (a, b) = (c.input(c.o.in0)?, c.input(c.o.in1)?);
-    let broadcast = b.shape == [a.shape[0], 1, 1];
-    if a.shape != c.out.shape || !(b.shape == a.shape || broadcast) {
-        return Err((c.bad)("add shapes: out = in0, in1 = in0 or [c, 1, 1]"));
-    }
-    Ok([Some(c.o.in0), Some(c.o.in1)])
+    c.elementwise_pair("add shapes: out = in0, in1 = in0 or [c, 1, 1]")
 }
 
 pub(super) fn run(r: Run) -> Result<()> {

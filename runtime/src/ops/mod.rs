@@ -55,6 +55,21 @@ impl Check<'_, '_> {
     pub fn attr(&self) -> [usize; 4] {
         self.o.attr.map(usize::from)
     }
+
+    /// The two inputs of an element-wise op: `in0` of the output's shape, `in1` the same or
+    /// one value per channel (`[c, 1, 1]`); `what` names the shape rule in the error.
+    #[cfg_attr(
+        not(test),
+        deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+    )]
+    pub fn elementwise_pair(&self, what: &'static str) -> Result<Reads> {
+        let (a, b) = (self.input(self.o.in0)?, self.input(self.o.in1)?);
+        let per_channel = b.shape == [a.shape[0], 1, 1];
+        if a.shape != self.out.shape || !(b.shape == a.shape || per_channel) {
+            return Err((self.bad)(what));
+        }
+        Ok([Some(self.o.in0), Some(self.o.in1)])
+    }
 }
 
 /// Validates one op; returns the tensors it reads.

@@ -4,6 +4,7 @@
 use super::regions::{self, Kind, RegionNode};
 use crate::error::Error;
 use crate::ir::{Activation, FOp, FTensor};
+use edgediff_runtime::kernels::reference::ConvGeometry;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
@@ -89,6 +90,18 @@ fn in_k(n: &NodeProto, k: usize) -> &str {
 
 /// An initializer: dims and values.
 type Init = (Vec<i64>, Vec<f32>);
+
+/// A conv or linear layer as read from its node.
+struct Dense {
+    /// `[out_c, in_c, k_h, k_w]`.
+    weights: Vec<f32>,
+    /// Per output channel, when the node has one (else a following Add may provide it).
+    bias: Option<Vec<f32>>,
+    /// Output channels.
+    out_c: usize,
+    /// `[k_h, k_w, stride, pad]`.
+    geometry: [usize; 4],
+}
 
 /// Matches the node at an index (and the pattern it starts).
 type Matcher<'a> = fn(&mut Ctx<'a>, usize) -> Result<(), Error>;
@@ -395,62 +408,49 @@ impl<'a> Ctx<'a> {
         Some(res)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dense(
-        &mut self,
-        ni: usize,
-        input: &str,
-        weights: Vec<f32>,
-        bias: Option<Vec<f32>>,
-        kernel: [usize; 2],
-        stride: usize,
-        pad: usize,
-        out_c: usize,
-    ) -> Result<(), Error> {
+    /// A conv or linear layer reading the node's first input; the output shape follows from
+    /// the runtime's own [`ConvGeometry`].
+    fn dense(&mut self, ni: usize, d: Dense) -> Result<(), Error> {
         let node = &self.nodes[ni];
-        let x = self.tensor(node, input)?;
-        let [c, h, w] = self.tensors[x].shape;
-        let in_c = weights.len() / (out_c * kernel[0] * kernel[1]).max(1);
-        let shape = if kernel == [1, 1] && h * w == 1 && in_c == c {
-            [out_c, 1, 1]
-        } else {
-            if c != in_c {
-                return Err(self.err(
-                    node,
-                    format!("weight expects {in_c} input channels, the input has {c}"),
-                ));
-            }
-            if stride == 0 || h + 2 * pad < kernel[0] || w + 2 * pad < kernel[1] {
-                return Err(self.err(
-                    node,
-                    format!(
-                        "kernel {kernel:?} larger than the padded input [{h}, {w}] (pad {pad}), \
-                         or stride 0"
-                    ),
-                ));
-            }
-            [
-                out_c,
-                (h + 2 * pad - kernel[0]) / stride + 1,
-                (w + 2 * pad - kernel[1]) / stride + 1,
-            ]
+        let x = self.tensor(node, in_k(node, 0))?;
+        let [k_h, k_w, stride, pad] = d.geometry;
+        let g = ConvGeometry::new(self.tensors[x].shape, d.out_c, d.geometry);
+        let in_c = d.weights.len() / (d.out_c * k_h * k_w).max(1);
+        if g.in_c != in_c {
+            return Err(self.err(
+                node,
+                format!(
+                    "weight expects {in_c} input channels, the input has {}",
+                    g.in_c
+                ),
+            ));
+        }
+        let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
+            return Err(self.err(
+                node,
+                format!(
+                    "kernel [{k_h}, {k_w}] larger than the padded input [{}, {}] (pad {pad}), \
+                     or stride 0",
+                    g.in_h, g.in_w
+                ),
+            ));
         };
         let out = out0(node).to_string();
-        let (bias, out) = match bias {
+        let (bias, out) = match d.bias {
             Some(b) => (b, out),
             None => self
-                .fold_bias(&out, out_c)
-                .unwrap_or((vec![0.0; out_c], out)),
+                .fold_bias(&out, d.out_c)
+                .unwrap_or((vec![0.0; d.out_c], out)),
         };
         let name = self.nodes[ni].name.clone();
-        let y = self.add_tensor(&out, shape);
+        let y = self.add_tensor(&out, [d.out_c, oh, ow]);
         self.ops.push(FOp::Conv {
             name,
             input: x,
             output: y,
-            weights,
+            weights: d.weights,
             bias,
-            kernel,
+            kernel: [k_h, k_w],
             stride,
             pad,
             relu: false,
@@ -533,7 +533,15 @@ impl<'a> Ctx<'a> {
                 ),
             ));
         }
-        self.dense(ni, in_k(node, 0), w, bias, [1, 1], 1, 0, out_f)
+        self.dense(
+            ni,
+            Dense {
+                weights: w,
+                bias,
+                out_c: out_f,
+                geometry: [1, 1, 1, 0],
+            },
+        )
     }
 
     fn conv(&mut self, ni: usize) -> Result<(), Error> {
@@ -592,17 +600,16 @@ impl<'a> Ctx<'a> {
             ),
             _ => None,
         };
-        let input = in_k(node, 0).to_string();
-        let [kh, kw] = [kh as usize, kw as usize];
+        let [oc, kh, kw] = [oc, kh, kw].map(|d| d as usize);
+        let (s, p) = (s.unwrap_or(1) as usize, p.unwrap_or(0) as usize);
         self.dense(
             ni,
-            &input,
-            w,
-            bias,
-            [kh, kw],
-            s.unwrap_or(1) as usize,
-            p.unwrap_or(0) as usize,
-            oc as usize,
+            Dense {
+                weights: w,
+                bias,
+                out_c: oc,
+                geometry: [kh, kw, s, p],
+            },
         )
     }
 

@@ -41,43 +41,11 @@ pub fn evaluate(
             .and_then(|m| m.into_runnable())
     })
     .map_err(te)?;
-    let dims: Vec<Vec<usize>> = model
-        .graph
-        .as_ref()
-        .map(|g| {
-            inputs
-                .order
-                .iter()
-                .map(|n| {
-                    g.input
-                        .iter()
-                        .find(|i| &i.name == n)
-                        .and_then(crate::onnx::value_dims)
-                        .map(|(_, d)| d.iter().map(|v| *v as usize).collect())
-                        .unwrap_or_default()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     let classes = part.num_classes;
+    let zeros = vec![0.0f32; inputs.x.1.iter().product()];
     // One run per (step, label) pair needed; each gives every boundary tensor.
     let run = |t: u32, label: u16| -> Result<Vec<Values>, Error> {
-        let mut ins: TVec<TValue> = tvec![];
-        for (name, shape) in inputs.order.iter().zip(&dims) {
-            let n = shape.iter().product::<usize>();
-            let v: Tensor = if *name == inputs.x.0 {
-                Tensor::zero::<f32>(shape).map_err(te)?
-            } else if inputs.t.as_ref().is_some_and(|(tn, _)| tn == name) {
-                if inputs.t.as_ref().is_some_and(|(_, float)| *float) {
-                    Tensor::from_shape(shape, &vec![t as f32; n]).map_err(te)?
-                } else {
-                    Tensor::from_shape(shape, &vec![i64::from(t); n]).map_err(te)?
-                }
-            } else {
-                Tensor::from_shape(shape, &vec![i64::from(label); n]).map_err(te)?
-            };
-            ins.push(v.into());
-        }
+        let ins = inputs.feed(&zeros, i64::from(t), label).map_err(te)?;
         let outs = guarded(|| plan.run(ins)).map_err(te)?;
         outs.iter()
             .map(|o| {

@@ -6,14 +6,14 @@ use crate::ir::{QGraph, QOp};
 use crate::onnx::build::{Attr, GraphBuilder};
 use crate::onnx::metadata::{
     GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
-    PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS,
+    PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS, entry,
     prediction_name,
 };
 use edgediff_runtime::kernels::quant::multiplier;
 use edgediff_runtime::kernels::reference::norm;
 use edgediff_runtime::pack::layout::EmbedIndex;
+use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{ModelProto, StringStringEntryProto};
 
 /// Writes `g` (built for `timesteps`) as a quantized ONNX model.
 pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
@@ -225,13 +225,9 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
     b.output("eps", DataType::Float, &x_dims);
     let mut m = b.finish();
     stash_unused(&mut m);
-    let meta = |k: &str, v: String| StringStringEntryProto {
-        key: k.into(),
-        value: v,
-    };
     m.metadata_props
-        .push(meta(META_PREDICTION, prediction_name(g.prediction).into()));
-    m.metadata_props.push(meta(
+        .push(entry(META_PREDICTION, prediction_name(g.prediction).into()));
+    m.metadata_props.push(entry(
         META_TIMESTEPS,
         timesteps
             .iter()
@@ -240,9 +236,9 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
             .join(","),
     ));
     m.metadata_props
-        .push(meta(META_GUIDANCE, g.guidance.to_string()));
+        .push(entry(META_GUIDANCE, g.guidance.to_string()));
     let names: Vec<&str> = g.tensors.iter().map(|t| t.name.as_str()).collect();
-    m.metadata_props.push(meta(META_NAMES, names.join("\n")));
+    m.metadata_props.push(entry(META_NAMES, names.join("\n")));
     if g.qparams.len() > 1 {
         let rows: Vec<String> = g
             .qparams
@@ -254,7 +250,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     .join(",")
             })
             .collect();
-        m.metadata_props.push(meta(META_QPARAMS, rows.join(";")));
+        m.metadata_props.push(entry(META_QPARAMS, rows.join(";")));
     }
     m
 }
@@ -398,8 +394,5 @@ fn stash_unused(m: &mut ModelProto) {
             format!("{} {} {} {hex}", t.name, t.data_type, dims.join(","))
         })
         .collect();
-    m.metadata_props.push(StringStringEntryProto {
-        key: META_PARAMS.into(),
-        value: lines.join("\n"),
-    });
+    m.metadata_props.push(entry(META_PARAMS, lines.join("\n")));
 }

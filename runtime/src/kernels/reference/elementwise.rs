@@ -23,27 +23,32 @@ pub fn dequantize(x: &[i8], q: QParams, y: &mut [f32]) {
 /// `y = Q(DQ(a) + DQ(b))`. `b` either has the length of `a`, or holds one value per channel
 /// of `a` (`a.len() / b.len()` consecutive elements each), broadcast over the spatial axes.
 pub fn add(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
-    let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
-        return;
-    };
-    for ((a_c, y_c), bv) in a.chunks(plane).zip(y.chunks_mut(plane)).zip(b) {
-        let vb = qb.dequantize(*bv);
-        for (o, av) in y_c.iter_mut().zip(a_c) {
-            *o = qy.quantize(qa.dequantize(*av) + vb);
-        }
-    }
+    binary(a, qa, b, qb, qy, y, |u, v| u + v);
 }
 
 /// `y = Q(DQ(a) * DQ(b))`, `b` shaped as in [`add`]: the product of two activations, as in
 /// scale-shift modulation (`h * (1 + scale)`) and gating.
 pub fn mul(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
+    binary(a, qa, b, qb, qy, y, |u, v| u * v);
+}
+
+/// `y = Q(f(DQ(a), DQ(b)))` with `b` of `a`'s length or one value per channel.
+fn binary(
+    a: &[i8],
+    qa: QParams,
+    b: &[i8],
+    qb: QParams,
+    qy: QParams,
+    y: &mut [i8],
+    f: impl Fn(f32, f32) -> f32,
+) {
     let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
         return;
     };
     for ((a_c, y_c), bv) in a.chunks(plane).zip(y.chunks_mut(plane)).zip(b) {
         let vb = qb.dequantize(*bv);
         for (o, av) in y_c.iter_mut().zip(a_c) {
-            *o = qy.quantize(qa.dequantize(*av) * vb);
+            *o = qy.quantize(f(qa.dequantize(*av), vb));
         }
     }
 }
