@@ -9,6 +9,7 @@
 //! sampler buffers become `static`s of exactly the recorded size, and the build fails with the
 //! numbers when they and the stack do not fit in memory.x's RAM.
 
+use edgediff_runtime::ops::OpSet;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use std::path::{Path, PathBuf};
@@ -131,6 +132,10 @@ fn main() {
         ));
     }
 
+    // The op kinds the pack uses: the engine links only their code.
+    let ops = (0..meta.op_count)
+        .filter_map(|i| pack.op(i))
+        .fold(0u32, |bits, o| bits | OpSet::of(&[o.kind]).0);
     let model = pack_path
         .parent()
         .and_then(|p| p.file_name())
@@ -153,7 +158,9 @@ fn main() {
          /// Class label of each sample (empty: unconditional).\n\
          pub static LABELS: [u16; {nl}] = {labels:?};\n\
          /// Bytes of RAM the build kept for the stack.\n\
-         pub const STACK_BYTES: usize = {stack};\n",
+         pub const STACK_BYTES: usize = {stack};\n\
+         /// The op kinds of the pack (an `OpSet`): the only ones linked.\n\
+         pub const OPS: u32 = {ops:#x};\n",
         pack = pack_path.display().to_string(),
         sample = sizes.sample,
         history = sizes.history,

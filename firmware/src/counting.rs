@@ -7,7 +7,7 @@ use edgediff_runtime::prediction::needs_guidance;
 
 /// The engine, with the counter readings spent inside it.
 pub struct Counting<'e, 'p, 'b> {
-    engine: Engine<'p, 'e>,
+    engine: Engine<'p, 'e, { crate::config::OPS }>,
     board: &'b Board,
     counted: u64,
     evaluations: u64,
@@ -15,7 +15,7 @@ pub struct Counting<'e, 'p, 'b> {
 
 impl<'e, 'p, 'b> Counting<'e, 'p, 'b> {
     /// Wraps `engine`, reading `board`'s counter around every call.
-    pub fn new(engine: Engine<'p, 'e>, board: &'b Board) -> Self {
+    pub fn new(engine: Engine<'p, 'e, { crate::config::OPS }>, board: &'b Board) -> Self {
         Self {
             engine,
             board,

@@ -81,7 +81,7 @@ fn sample(board: &mut board::Board) -> edgediff_runtime::Result<()> {
         meta.macs,
         meta.steps
     );
-    let mut engine = Engine::new(pack, ARENA.take())?;
+    let mut engine = Engine::<{ config::OPS }>::with_ops(pack, ARENA.take())?;
     profile::ops(&mut engine, board)?;
     let schedule = pack.schedule();
     let cfg = SamplerConfig {

@@ -10,7 +10,10 @@ use edgediff_runtime::kernels::reference::ConvGeometry;
 use edgediff_runtime::pack::layout::OpKind;
 
 /// Runs sampling step 0 once (zero input, label 0) and prints every op's cost.
-pub fn ops(engine: &mut Engine<'_, '_>, board: &Board) -> edgediff_runtime::Result<()> {
+pub fn ops(
+    engine: &mut Engine<'_, '_, { crate::config::OPS }>,
+    board: &Board,
+) -> edgediff_runtime::Result<()> {
     let pack = *engine.pack();
     engine.input_mut()?.fill(0);
     let mut start = board.now();

@@ -6,7 +6,7 @@
 
 use crate::kernels::quant::QParams;
 use crate::kernels::reference as k;
-use crate::ops::{self, Io, internal};
+use crate::ops::{self, Io, OpSet, internal};
 use crate::pack::layout::NO_TENSOR;
 use crate::pack::{OpRecord, Pack, TensorInfo};
 use crate::schedule::StepTable;
@@ -23,17 +23,32 @@ pub enum Kernels {
     Optimized,
 }
 
-/// Runs a pack's network.
+/// Runs a pack's network, with the op kinds of `OPS` (an [`OpSet`] of bits; all by default).
 #[derive(Debug)]
-pub struct Engine<'p, 'a> {
+pub struct Engine<'p, 'a, const OPS: u32 = { OpSet::ALL }> {
     pack: Pack<'p>,
     arena: &'a mut [i8],
     kernels: Kernels,
 }
 
 impl<'p, 'a> Engine<'p, 'a> {
-    /// An engine over `arena`, which must hold at least [`Pack::arena_bytes`] bytes.
+    /// An engine over `arena`, which must hold at least [`Pack::arena_bytes`] bytes, that
+    /// runs every op kind.
     pub fn new(pack: Pack<'p>, arena: &'a mut [i8]) -> Result<Self> {
+        Engine::with_ops(pack, arena)
+    }
+}
+
+impl<'p, 'a, const OPS: u32> Engine<'p, 'a, OPS> {
+    /// [`Engine::new`] with the op kinds of `OPS` only: a pack with any other kind is an
+    /// [`Error::OpNotLinked`] here, and the code of the others is not linked.
+    pub fn with_ops(pack: Pack<'p>, arena: &'a mut [i8]) -> Result<Self> {
+        for i in 0..pack.meta().op_count {
+            let o = pack.op(i).ok_or(internal("valid ops"))?;
+            if !OpSet(OPS).contains(o.kind) {
+                return Err(Error::OpNotLinked { kind: o.kind });
+            }
+        }
         if arena.len() < pack.arena_bytes() {
             return Err(Error::ArenaTooSmall {
                 needed: pack.arena_bytes(),
@@ -149,7 +164,7 @@ impl<'p, 'a> Engine<'p, 'a> {
         };
         let io = split(self.arena, &out_t, in0_t.as_ref(), in1_t.as_ref())
             .ok_or(internal("disjoint op tensors"))?;
-        ops::run(ops::Run {
+        ops::run::<OPS>(ops::Run {
             o,
             pack: &self.pack,
             kernels: self.kernels,
@@ -190,7 +205,7 @@ fn split<'x>(
     })
 }
 
-impl Denoiser for Engine<'_, '_> {
+impl<const OPS: u32> Denoiser for Engine<'_, '_, OPS> {
     /// Evaluates each sample of the batch in turn. With classifier-free guidance
     /// (`guidance != 1` in a conditional pack) each sample runs twice, with its label and the
     /// null label, and the outputs combine as `u + g (c - u)`.

@@ -1,6 +1,6 @@
 //! Typed errors of the runtime.
 
-use crate::pack::layout::Section;
+use crate::pack::layout::{OpKind, Section};
 use core::fmt;
 
 /// Result alias used across the runtime.
@@ -167,6 +167,12 @@ pub enum Error {
         /// Elements given.
         got: usize,
     },
+    /// The pack uses an op kind that this engine was built without (see
+    /// [`crate::ops::OpSet`]).
+    OpNotLinked {
+        /// The op kind.
+        kind: OpKind,
+    },
 }
 
 impl fmt::Display for Error {
@@ -221,6 +227,11 @@ impl fmt::Display for Error {
             Error::ShapeMismatch { dim, got } => write!(
                 f,
                 "{got} elements is not a non-zero multiple of the sample dimension {dim}"
+            ),
+            Error::OpNotLinked { kind } => write!(
+                f,
+                "the pack uses op {}, which this engine's op set leaves out",
+                kind.name()
             ),
         }
     }

@@ -35,7 +35,7 @@ pub mod error;
 pub mod kernels;
 pub mod math;
 pub mod noise;
-mod ops;
+pub mod ops;
 pub mod pack;
 pub mod prediction;
 pub mod sampler;

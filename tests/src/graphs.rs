@@ -3,8 +3,9 @@
 
 use crate::simulate::evaluate;
 use edgediff::ir::Activation;
-use edgediff::ir::{QGraph, QOp, QTensor};
+use edgediff::ir::{Movement, QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::{MatMulGeometry, SliceGeometry, softmax};
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
@@ -344,4 +345,131 @@ pub fn film_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
     };
     calibrate_with_fixed(&mut g, steps, per_step, seed, &[2], emb_q);
     g
+}
+
+/// Self-attention on 4x4 maps, two heads of 4 channels: conv 3x3, a 1x1 conv to q, k, v
+/// (sliced from one tensor), `softmax(qᵀ k)` per head, `v attnᵀ`, residual add, conv 3x3 out.
+/// The transposes, slices, products and softmax are the layouts the PyTorch exporters write.
+pub fn attention_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let tensors = vec![
+        tensor("x", [2, 4, 4], 0),        // 0
+        tensor("h", [8, 4, 4], 0),        // 1
+        tensor("qkv", [24, 4, 4], 0),     // 2
+        tensor("q", [8, 4, 4], 0),        // 3
+        tensor("k", [8, 4, 4], 0),        // 4
+        tensor("v", [8, 4, 4], 0),        // 5
+        tensor("qT", [2, 16, 4], 0),      // 6
+        tensor("scores", [2, 16, 16], 0), // 7
+        tensor("attn", [2, 16, 16], 0),   // 8
+        tensor("attnT", [2, 16, 16], 0),  // 9
+        tensor("o", [8, 4, 4], 0),        // 10
+        tensor("r", [8, 4, 4], 0),        // 11
+        tensor("eps", [2, 4, 4], 0),      // 12
+    ];
+    let third = |start| QOp::Move {
+        input: 2,
+        output: 3 + start,
+        how: Movement::Slice(SliceGeometry {
+            axis: 3,
+            start,
+            len: 1,
+            inner: 128,
+        }),
+    };
+    let last_two = |input, output, d: [usize; 3]| QOp::Move {
+        input,
+        output,
+        how: Movement::Transpose {
+            dims: [1, d[0], d[1], d[2]],
+            perm: [0, 1, 3, 2],
+        },
+    };
+    let ops = vec![
+        w.conv([0, 1], [2, 8, 3, 1, 1], false),
+        w.conv([1, 2], [8, 24, 1, 1, 0], false),
+        third(0),
+        third(1),
+        third(2),
+        last_two(3, 6, [2, 4, 16]),
+        QOp::MatMul {
+            a: 6,
+            b: 4,
+            output: 7,
+            geometry: MatMulGeometry {
+                batch: 2,
+                m: 16,
+                k: 4,
+                n: 16,
+            },
+        },
+        QOp::Softmax {
+            input: 7,
+            output: 8,
+            n: 16,
+            table: Box::new([0; 256]),
+        },
+        last_two(8, 9, [2, 16, 16]),
+        QOp::MatMul {
+            a: 5,
+            b: 9,
+            output: 10,
+            geometry: MatMulGeometry {
+                batch: 2,
+                m: 4,
+                k: 16,
+                n: 16,
+            },
+        },
+        QOp::Add {
+            a: 1,
+            b: 10,
+            output: 11,
+        },
+        w.conv([11, 12], [8, 2, 3, 1, 1], false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [2, 4, 4],
+        prediction: PredictionType::Epsilon,
+        num_classes: 0,
+        guidance: 1.0,
+        tensors,
+        qparams: vec![vec![softmax::OUTPUT; 13]],
+        ops,
+        input: 0,
+        output: 12,
+    };
+    calibrate(&mut g, steps, per_step, seed);
+    tie_copies_and_softmax(&mut g);
+    g
+}
+
+/// The quantization rules of the quantizer for copies and softmax: a movement's output keeps
+/// its input's parameters, a softmax reads one scale at every step (its table is built from
+/// it) and writes on the fixed 1/256 grid.
+fn tie_copies_and_softmax(g: &mut QGraph) {
+    let ops = g.ops.clone();
+    for op in &ops {
+        match op {
+            QOp::Move { input, output, .. } => {
+                for row in &mut g.qparams {
+                    row[*output] = row[*input];
+                }
+            }
+            QOp::Softmax { input, output, .. } => {
+                let first = g.qparams[0][*input];
+                for row in &mut g.qparams {
+                    row[*input] = first;
+                    row[*output] = softmax::OUTPUT;
+                }
+            }
+            _ => {}
+        }
+    }
+    let qparams = g.qparams.clone();
+    for op in &mut g.ops {
+        if let QOp::Softmax { input, table, .. } = op {
+            **table = softmax::exp_table(qparams[0][*input].scale);
+        }
+    }
 }

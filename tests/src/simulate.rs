@@ -1,12 +1,14 @@
 //! A float evaluation of a quantized graph, independent of the runtime's kernels: the host's
 //! float evaluator ([`evaluate_with`]) runs the dequantized weights, and each op's output is
-//! (optionally) rounded to its int8 grid; lookup tables are applied as tables.
+//! (optionally) rounded to its int8 grid; lookup tables are applied as tables, softmax as its
+//! integer kernel.
 
 use edgediff::ir::Activation;
 use edgediff::ir::{QGraph, QOp};
 use edgediff::model::evaluate_with;
 use edgediff::quantize::report::float_graph;
 use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::softmax;
 
 /// Float value of every tensor after evaluating `g` on sample `x` at step `step` with `label`.
 /// With `quantize`, each op's output is rounded to its int8 grid (the reference for the
@@ -30,6 +32,18 @@ pub fn evaluate(g: &QGraph, x: &[f32], step: usize, label: usize, quantize: bool
                     let qi = qp(*input);
                     for (o, i) in v.iter_mut().zip(&seen[*input]) {
                         *o = q.dequantize(tables[row][(i32::from(qi.quantize(*i)) + 128) as usize]);
+                    }
+                }
+                // So is the integer softmax.
+                Some(QOp::Softmax {
+                    input, n, table, ..
+                }) => {
+                    let qi = qp(*input);
+                    let x: Vec<i8> = seen[*input].iter().map(|v| qi.quantize(*v)).collect();
+                    let mut y = vec![0i8; x.len()];
+                    softmax::softmax(&x, *n, table, &mut y);
+                    for (o, q8) in v.iter_mut().zip(&y) {
+                        *o = q.dequantize(*q8);
                     }
                 }
                 _ => v.iter_mut().for_each(|x| *x = q.dequantize(q.quantize(*x))),

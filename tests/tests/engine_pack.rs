@@ -14,7 +14,7 @@ use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use edgediff_runtime::{Denoiser, Error, Result};
-use edgediff_tests::graphs::{conv_net, film_net, mlp};
+use edgediff_tests::graphs::{attention_net, conv_net, film_net, mlp};
 use edgediff_tests::simulate::output_int8;
 
 const STEPS: usize = 8;
@@ -136,6 +136,13 @@ fn film_pack_matches_float_evaluation_within_one_lsb() {
 }
 
 #[test]
+fn attention_pack_matches_float_evaluation_within_one_lsb() {
+    for per_step in [false, true] {
+        end_to_end(&attention_net(STEPS, per_step, 8), &[], 4);
+    }
+}
+
+#[test]
 fn arena_too_small_is_reported_before_running() {
     let compiled = write_pack(&conv_net(STEPS, false, 1), &sampler_plan(), None).unwrap();
     let pack = Pack::parse(&compiled.bytes).unwrap();
@@ -161,7 +168,13 @@ fn packs_are_deterministic() {
 
 #[test]
 fn every_truncation_and_every_byte_corruption_is_a_typed_error() {
-    let compiled = write_pack(&conv_net(STEPS, true, 2), &sampler_plan(), None).unwrap();
+    for g in [conv_net(STEPS, true, 2), attention_net(STEPS, true, 2)] {
+        truncations_and_corruptions_are_typed_errors(&g);
+    }
+}
+
+fn truncations_and_corruptions_are_typed_errors(g: &edgediff::ir::QGraph) {
+    let compiled = write_pack(g, &sampler_plan(), None).unwrap();
     let bytes = compiled.bytes;
     for n in 0..bytes.len() {
         let e = Pack::parse(&bytes[..n]).unwrap_err();
@@ -188,9 +201,15 @@ fn every_truncation_and_every_byte_corruption_is_a_typed_error() {
 
 #[test]
 fn crc_valid_edits_fail_validation_or_run_safely() {
+    for g in [conv_net(STEPS, true, 2), attention_net(STEPS, true, 2)] {
+        crc_valid_edits_of(&g);
+    }
+}
+
+fn crc_valid_edits_of(g: &edgediff::ir::QGraph) {
     use edgediff_runtime::pack::crc32::crc32;
     use edgediff_runtime::pack::layout::header;
-    let compiled = write_pack(&conv_net(STEPS, true, 2), &sampler_plan(), None).unwrap();
+    let compiled = write_pack(g, &sampler_plan(), None).unwrap();
     let bytes = compiled.bytes;
     // Every single-byte change past the header, with the CRC fixed up: the structure checks
     // must reject it or the pack must still run safely.

@@ -344,6 +344,9 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
                 _ => "act",
             },
             FOp::GroupNorm { .. } => "groupnorm",
+            FOp::Move { .. } => "move",
+            FOp::MatMul { .. } => "matmul",
+            FOp::Softmax { .. } => "softmax",
             FOp::Embed { by, .. } => match by {
                 EmbedIndex::Step => "step",
                 EmbedIndex::Class => "class",

@@ -126,6 +126,9 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
             FOp::Mul { .. } => (0, 0, "Mul".into()),
             FOp::Concat { .. } => (0, 0, "Concat".into()),
             FOp::Upsample { .. } => (0, 0, "Upsample".into()),
+            FOp::Move { how, .. } => (0, 0, format!("{:?}", how.kind())),
+            FOp::MatMul { geometry: g, .. } => (0, g.batch * g.m * g.k * g.n, "MatMul".into()),
+            FOp::Softmax { n, .. } => (0, 0, format!("Softmax over {n}")),
         };
         params += p;
         macs += m;

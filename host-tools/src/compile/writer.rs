@@ -5,6 +5,7 @@
 use super::planner::{ArenaPlan, plan_graph};
 use crate::error::Error;
 use crate::ir::{QGraph, QOp};
+use edgediff_runtime::kernels::reference::MatMulGeometry;
 use edgediff_runtime::pack::crc32::crc32;
 use edgediff_runtime::pack::layout::{
     ALIGN, MAGIC, NO_TENSOR, OpKind, Section, VERSION, directory, header, meta, op, qparam,
@@ -237,6 +238,36 @@ pub fn write_pack(
                 offs[1] = blob.push(le_f32(beta));
                 extra = eps.to_bits();
                 OpKind::GroupNorm
+            }
+            QOp::Move { input, how, .. } => {
+                in0 = u16_of(*input, "tensor")?;
+                (attr, extra) = how.record().ok_or_else(|| {
+                    bad(format!(
+                        "op {i} ({}): {how:?} has a size above 65,535",
+                        o.name()
+                    ))
+                })?;
+                o.kind()
+            }
+            QOp::MatMul { a, b, geometry, .. } => {
+                in0 = u16_of(*a, "tensor")?;
+                in1 = u16_of(*b, "tensor")?;
+                let MatMulGeometry { batch, m, k, n } = *geometry;
+                attr = [
+                    u16_of(batch, "matmul batch")?,
+                    u16_of(m, "matmul rows")?,
+                    u16_of(k, "matmul depth")?,
+                    u16_of(n, "matmul columns")?,
+                ];
+                OpKind::MatMul
+            }
+            QOp::Softmax {
+                input, n, table, ..
+            } => {
+                in0 = u16_of(*input, "tensor")?;
+                attr[0] = u16_of(*n, "softmax axis")?;
+                offs[0] = blob.push(table.iter().flat_map(|v| v.to_le_bytes()));
+                OpKind::Softmax
             }
             QOp::Embed { table, by, .. } => {
                 offs[0] = blob.push(table.iter().map(|v| *v as u8));

@@ -2,7 +2,8 @@
 //! `[c, h, w]` tensors of one sample, with the timestep and class paths already evaluated into
 //! per-step and per-class tables.
 
-use super::Activation;
+use super::{Activation, Movement};
+use edgediff_runtime::kernels::reference::MatMulGeometry;
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 
@@ -111,6 +112,35 @@ pub enum FOp {
         /// Epsilon.
         eps: f32,
     },
+    /// Transpose, Reshape (copy) or a one-axis slice.
+    Move {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// What it does.
+        how: Movement,
+    },
+    /// Product of two activations `[b, m, k] x [b, k, n]` (attention).
+    MatMul {
+        /// Left operand.
+        a: usize,
+        /// Right operand.
+        b: usize,
+        /// Output.
+        output: usize,
+        /// Sizes.
+        geometry: MatMulGeometry,
+    },
+    /// Softmax over the last axis, rows of `n`.
+    Softmax {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Length of the axis.
+        n: usize,
+    },
     /// A table of the timestep and label paths, evaluated for each sampling step and/or
     /// label; the last label row is the null label.
     Embed {
@@ -130,8 +160,13 @@ impl FOp {
             FOp::Conv { input, .. }
             | FOp::Upsample { input, .. }
             | FOp::Act { input, .. }
-            | FOp::GroupNorm { input, .. } => vec![*input],
-            FOp::Add { a, b, .. } | FOp::Mul { a, b, .. } | FOp::Concat { a, b, .. } => {
+            | FOp::GroupNorm { input, .. }
+            | FOp::Move { input, .. }
+            | FOp::Softmax { input, .. } => vec![*input],
+            FOp::Add { a, b, .. }
+            | FOp::Mul { a, b, .. }
+            | FOp::Concat { a, b, .. }
+            | FOp::MatMul { a, b, .. } => {
                 vec![*a, *b]
             }
             FOp::Embed { .. } => vec![],
@@ -148,6 +183,9 @@ impl FOp {
             | FOp::Upsample { output, .. }
             | FOp::Act { output, .. }
             | FOp::GroupNorm { output, .. }
+            | FOp::Move { output, .. }
+            | FOp::MatMul { output, .. }
+            | FOp::Softmax { output, .. }
             | FOp::Embed { output, .. } => *output,
         }
     }

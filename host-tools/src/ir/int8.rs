@@ -1,7 +1,8 @@
 //! The quantized network in memory.
 
+use super::Movement;
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::ConvGeometry;
+use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry};
 use edgediff_runtime::pack::layout::{EmbedIndex, OpKind};
 use edgediff_runtime::prediction::PredictionType;
 
@@ -112,6 +113,39 @@ pub enum QOp {
         /// Variance epsilon.
         eps: f32,
     },
+    /// Transpose, Reshape (copy) or a one-axis slice; the output keeps the input's
+    /// quantization.
+    Move {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// What it does.
+        how: Movement,
+    },
+    /// `output = Q(DQ(a) DQ(b))`, `[b, m, k] x [b, k, n]`.
+    MatMul {
+        /// Left operand.
+        a: usize,
+        /// Right operand.
+        b: usize,
+        /// Output.
+        output: usize,
+        /// Sizes.
+        geometry: MatMulGeometry,
+    },
+    /// Integer softmax over the last axis (rows of `n`); the output is quantized with
+    /// `softmax::OUTPUT`.
+    Softmax {
+        /// Input (one quantization for every step).
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Length of the axis.
+        n: usize,
+        /// `T[d] = round(2^15 exp(-s_x d))`.
+        table: Box<[u16; 256]>,
+    },
     /// Precomputed timestep / label path (time embedding and time-MLP output, class
     /// embedding); the last label row is the null label.
     Embed {
@@ -131,8 +165,13 @@ impl QOp {
             QOp::Conv { input, .. }
             | QOp::Upsample { input, .. }
             | QOp::Lut { input, .. }
-            | QOp::GroupNorm { input, .. } => vec![*input],
-            QOp::Add { a, b, .. } | QOp::Mul { a, b, .. } | QOp::Concat { a, b, .. } => {
+            | QOp::GroupNorm { input, .. }
+            | QOp::Move { input, .. }
+            | QOp::Softmax { input, .. } => vec![*input],
+            QOp::Add { a, b, .. }
+            | QOp::Mul { a, b, .. }
+            | QOp::Concat { a, b, .. }
+            | QOp::MatMul { a, b, .. } => {
                 vec![*a, *b]
             }
             QOp::Embed { .. } => vec![],
@@ -149,6 +188,9 @@ impl QOp {
             | QOp::Upsample { output, .. }
             | QOp::Lut { output, .. }
             | QOp::GroupNorm { output, .. }
+            | QOp::Move { output, .. }
+            | QOp::MatMul { output, .. }
+            | QOp::Softmax { output, .. }
             | QOp::Embed { output, .. } => *output,
         }
     }
@@ -163,6 +205,9 @@ impl QOp {
             QOp::Upsample { .. } => OpKind::Upsample,
             QOp::Lut { .. } => OpKind::Lut,
             QOp::GroupNorm { .. } => OpKind::GroupNorm,
+            QOp::Move { how, .. } => how.kind(),
+            QOp::MatMul { .. } => OpKind::MatMul,
+            QOp::Softmax { .. } => OpKind::Softmax,
             QOp::Embed { by, .. } => by.op_kind(),
         }
     }
@@ -223,8 +268,10 @@ impl QGraph {
     pub fn macs(&self) -> usize {
         self.ops
             .iter()
-            .filter_map(|op| self.conv_geometry(op))
-            .map(|g| g.macs())
+            .map(|op| match op {
+                QOp::MatMul { geometry: g, .. } => g.batch * g.m * g.k * g.n,
+                _ => self.conv_geometry(op).map_or(0, |g| g.macs()),
+            })
             .sum()
     }
 

@@ -2,6 +2,7 @@
 //! and error reports).
 
 use crate::ir::{FOp, FloatGraph};
+use edgediff_runtime::kernels::reference::MatMulGeometry;
 
 /// Every tensor's value for sample `x` at sampling step `step` with class `label`
 /// (`num_classes` = the null label).
@@ -119,6 +120,13 @@ pub fn evaluate_with(
                 }
                 y
             }
+            FOp::Move { input, how, .. } => {
+                let mut y = vec![0.0; g.tensors[out].len()];
+                how.apply(&vals[*input], &mut y);
+                y
+            }
+            FOp::MatMul { a, b, geometry, .. } => matmul(&vals[*a], &vals[*b], geometry),
+            FOp::Softmax { input, n, .. } => softmax(&vals[*input], *n),
             FOp::Embed { table, by, .. } => {
                 let n = g.tensors[out].len();
                 let row = by.row(step, label as u16, g.num_classes);
@@ -169,6 +177,37 @@ fn conv(
                 y.push(acc as f32);
             }
         }
+    }
+    y
+}
+
+/// `[b, m, k] x [b, k, n]`, accumulated in `f64`.
+fn matmul(a: &[f32], b: &[f32], g: &MatMulGeometry) -> Vec<f32> {
+    let &MatMulGeometry { batch, m, k, n } = g;
+    let mut y = Vec::with_capacity(batch * m * n);
+    for bt in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let acc: f64 = (0..k)
+                    .map(|t| {
+                        f64::from(a[(bt * m + i) * k + t]) * f64::from(b[(bt * k + t) * n + j])
+                    })
+                    .sum();
+                y.push(acc as f32);
+            }
+        }
+    }
+    y
+}
+
+/// Softmax over rows of `n`, in `f64`.
+fn softmax(x: &[f32], n: usize) -> Vec<f32> {
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks(n.max(1)) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+        let e: Vec<f64> = row.iter().map(|v| f64::from(v - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        y.extend(e.iter().map(|v| (v / sum) as f32));
     }
     y
 }

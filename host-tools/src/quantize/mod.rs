@@ -14,6 +14,7 @@ use crate::ir::{FOp, FloatGraph};
 use crate::ir::{QGraph, QOp, QTensor};
 use calibrate::Ranges;
 use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::softmax;
 use edgediff_runtime::math::round_ties_even;
 use edgediff_runtime::pack::layout::EmbedIndex;
 
@@ -42,15 +43,16 @@ pub fn quantize_weights(w: &[f32], out_c: usize) -> (Vec<i8>, Vec<f32>) {
     (q, scales)
 }
 
-/// Tensors read by a conv with a bias: their scale enters the int32 bias (`b / (s_x s_w)`),
-/// so it must be the same at every step. A conv without bias can read a per-step scale.
+/// Tensors whose scale must be the same at every step: those read by a conv with a bias
+/// (the scale enters the int32 bias, `b / (s_x s_w)`) and softmax inputs (the scale enters
+/// the exponential table). A conv without bias can read a per-step scale.
 fn static_scale(g: &FloatGraph) -> Vec<bool> {
     let mut v = vec![false; g.tensors.len()];
     for op in &g.ops {
-        if let FOp::Conv { input, bias, .. } = op
-            && bias.iter().any(|b| *b != 0.0)
-        {
-            v[*input] = true;
+        match op {
+            FOp::Conv { input, bias, .. } if bias.iter().any(|b| *b != 0.0) => v[*input] = true,
+            FOp::Softmax { input, .. } => v[*input] = true,
+            _ => {}
         }
     }
     v
@@ -126,13 +128,22 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 .collect()
         })
         .collect();
-    // The device upsamples by copying bytes: the output keeps the input's parameters (the
-    // calibration subsamples values, so their measured ranges can differ slightly).
+    // The device upsamples, transposes and slices by copying bytes: the output keeps the
+    // input's parameters (the calibration subsamples values, so their measured ranges can
+    // differ slightly). A softmax output has the fixed grid of the integer kernel.
     for op in &g.ops {
-        if let FOp::Upsample { input, output, .. } = op {
-            for row in &mut qparams {
-                row[*output] = row[*input];
+        match op {
+            FOp::Upsample { input, output, .. } | FOp::Move { input, output, .. } => {
+                for row in &mut qparams {
+                    row[*output] = row[*input];
+                }
             }
+            FOp::Softmax { output, .. } => {
+                for row in &mut qparams {
+                    row[*output] = softmax::OUTPUT;
+                }
+            }
+            _ => {}
         }
     }
     let q0 = |t: usize| qparams[0][t];
@@ -228,6 +239,28 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 gamma: gamma.clone(),
                 beta: beta.clone(),
                 eps: *eps,
+            },
+            FOp::Move { input, output, how } => QOp::Move {
+                input: *input,
+                output: *output,
+                how: *how,
+            },
+            FOp::MatMul {
+                a,
+                b,
+                output,
+                geometry,
+            } => QOp::MatMul {
+                a: *a,
+                b: *b,
+                output: *output,
+                geometry: *geometry,
+            },
+            FOp::Softmax { input, output, n } => QOp::Softmax {
+                input: *input,
+                output: *output,
+                n: *n,
+                table: Box::new(softmax::exp_table(q0(*input).scale)),
             },
             FOp::Embed { output, table, by } => {
                 let n = g.tensors[*output].len();

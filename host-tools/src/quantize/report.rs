@@ -112,6 +112,29 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 beta: beta.clone(),
                 eps: *eps,
             },
+            QOp::Move { input, output, how } => FOp::Move {
+                input: *input,
+                output: *output,
+                how: *how,
+            },
+            QOp::MatMul {
+                a,
+                b,
+                output,
+                geometry,
+            } => FOp::MatMul {
+                a: *a,
+                b: *b,
+                output: *output,
+                geometry: *geometry,
+            },
+            QOp::Softmax {
+                input, output, n, ..
+            } => FOp::Softmax {
+                input: *input,
+                output: *output,
+                n: *n,
+            },
             QOp::Embed { output, table, by } => {
                 let len = q.tensors[*output].len().max(1);
                 FOp::Embed {

@@ -10,7 +10,11 @@ mod conv;
 mod embed;
 mod group_norm;
 mod lut;
+mod matmul;
 mod mul;
+mod slice;
+mod softmax;
+mod transpose;
 mod upsample;
 
 use crate::engine::Kernels;
@@ -82,6 +86,10 @@ pub(crate) fn check(c: &Check) -> Result<Reads> {
         OpKind::Upsample => upsample::check(c),
         OpKind::Lut => lut::check(c),
         OpKind::GroupNorm => group_norm::check(c),
+        OpKind::Transpose => transpose::check(c),
+        OpKind::Slice => slice::check(c),
+        OpKind::MatMul => matmul::check(c),
+        OpKind::Softmax => softmax::check(c),
         OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::check(c),
     }
 }
@@ -138,17 +146,53 @@ impl<'p> Run<'_, 'p> {
     }
 }
 
-/// Runs one op.
-pub(crate) fn run(r: Run) -> Result<()> {
+/// A set of op kinds, one bit per kind code: what an [`crate::Engine`] can run. Firmware
+/// passes the kinds of its one pack (its build script reads them), so the code of every other
+/// op is left out of flash, as TFLite Micro's op resolver does; host engines run them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpSet(pub u32);
+
+impl OpSet {
+    /// Every op kind.
+    pub const ALL: u32 = u32::MAX;
+
+    /// The set of `kinds`.
+    pub const fn of(kinds: &[OpKind]) -> Self {
+        let mut bits = 0u32;
+        let mut i = 0;
+        while i < kinds.len() {
+            bits |= 1 << (kinds[i] as u8 % 32);
+            i += 1;
+        }
+        Self(bits)
+    }
+
+    /// Whether `kind` is in the set.
+    pub const fn contains(self, kind: OpKind) -> bool {
+        self.0 & (1 << (kind as u8 % 32)) != 0
+    }
+}
+
+/// Runs one op, if its kind is in `OPS` (an [`OpSet`]): the guards are constants, so the
+/// compiler drops the other ops' code.
+pub(crate) fn run<const OPS: u32>(r: Run) -> Result<()> {
+    let has = |k: OpKind| OpSet(OPS).contains(k);
     match r.o.kind {
-        OpKind::Conv => conv::run(r),
-        OpKind::Add => add::run(r),
-        OpKind::Mul => mul::run(r),
-        OpKind::Concat => concat::run(r),
-        OpKind::Upsample => upsample::run(r),
-        OpKind::Lut => lut::run(r),
-        OpKind::GroupNorm => group_norm::run(r),
-        OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::run(r),
+        OpKind::Conv if has(OpKind::Conv) => conv::run(r),
+        OpKind::Add if has(OpKind::Add) => add::run(r),
+        OpKind::Mul if has(OpKind::Mul) => mul::run(r),
+        OpKind::Concat if has(OpKind::Concat) => concat::run(r),
+        OpKind::Upsample if has(OpKind::Upsample) => upsample::run(r),
+        OpKind::Lut if has(OpKind::Lut) => lut::run(r),
+        OpKind::GroupNorm if has(OpKind::GroupNorm) => group_norm::run(r),
+        OpKind::Transpose if has(OpKind::Transpose) => transpose::run(r),
+        OpKind::Slice if has(OpKind::Slice) => slice::run(r),
+        OpKind::MatMul if has(OpKind::MatMul) => matmul::run(r),
+        OpKind::Softmax if has(OpKind::Softmax) => softmax::run(r),
+        k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
+            embed::run(r)
+        }
+        kind => Err(crate::Error::OpNotLinked { kind }),
     }
 }
 

@@ -205,6 +205,18 @@ pub enum OpKind {
     /// Requantizing multiply `Q(DQ(in0) * DQ(in1))`; `in1` has the shape of `in0` or
     /// `[c, 1, 1]` (scale-shift modulation, gating).
     Mul = 10,
+    /// Axis permutation (Transpose; Reshape is the identity); attr: the input viewed as
+    /// `[d0, d1, d2, d3]`; extra: the permutation, output axis `i` from input axis
+    /// `(extra >> 8 i) & 0xff`. A copy: the output keeps the input's quantization.
+    Transpose = 11,
+    /// Slice along one axis; attr0: the axis length, attr1: start, attr2: length taken;
+    /// extra: elements per index of the axis (the input is `[outer, attr0, extra]`). A copy.
+    Slice = 12,
+    /// Requantizing product of two activations `[b, m, k] x [b, k, n]`; attr: b, m, k, n.
+    MatMul = 13,
+    /// Softmax over the last axis (attr0 entries); blob0: the exponential table, 256 u16.
+    /// The output quantization is scale 1/256, zero point -128.
+    Softmax = 14,
 }
 
 impl OpKind {
@@ -222,6 +234,10 @@ impl OpKind {
             ClassEmbed,
             StepClassEmbed,
             Mul,
+            Transpose,
+            Slice,
+            MatMul,
+            Softmax,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
@@ -240,6 +256,10 @@ impl OpKind {
             OpKind::ClassEmbed => "ClassEmbed",
             OpKind::StepClassEmbed => "StepClassEmbed",
             OpKind::Mul => "Mul",
+            OpKind::Transpose => "Transpose",
+            OpKind::Slice => "Slice",
+            OpKind::MatMul => "MatMul",
+            OpKind::Softmax => "Softmax",
         }
     }
 

@@ -2,13 +2,14 @@
 
 use super::QModel;
 use crate::error::Error;
-use crate::ir::{QGraph, QOp, QTensor};
+use crate::ir::{Movement, QGraph, QOp, QTensor};
 use crate::onnx::metadata::{
     GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
     PREDICTION as META_PREDICTION, QPARAMS as META_QPARAMS, TIMESTEPS as META_TIMESTEPS,
     parse_prediction,
 };
 use edgediff_runtime::kernels::quant::QParams;
+use edgediff_runtime::kernels::reference::{MatMulGeometry, SliceGeometry};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::HashMap;
@@ -177,6 +178,12 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
         }
     };
     let mut input = None;
+    let is_embedding = |n: &tract_onnx::pb::NodeProto| {
+        n.input
+            .first()
+            .and_then(|i| producer.get(i))
+            .is_some_and(|p| p.op_type == "Gather")
+    };
     let attr =
         |n: &tract_onnx::pb::NodeProto, a: &str| n.attribute.iter().find(|x| x.name == a).cloned();
     for n in &graph.node {
@@ -381,6 +388,117 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     output: t,
                     tables,
                 });
+            }
+            "Reshape" if id(&out).is_some() && !is_embedding(n) => {
+                // A movement, matmul or softmax op: Reshape(t{x}, op{k}_view) = op{k}_in ->
+                // body `op{k}_<kind>` -> Reshape into t{i}.
+                let t = id(&out).ok_or_else(|| bad("internal".into()))?;
+                let body = n.input.first().map(String::as_str).unwrap_or("");
+                let (k, kind) = body
+                    .rsplit_once('_')
+                    .filter(|(k, _)| k.starts_with("op"))
+                    .ok_or_else(|| bad(format!("Reshape `{}` reads `{body}`", n.name)))?;
+                let dims = i64s(&n.input[1])?;
+                let [_, c, h, w] = dims[..] else {
+                    return Err(bad(format!("Reshape `{}`: shape must be 4-D", n.name)));
+                };
+                shapes[t] = Some([c, h, w].map(|d| d as usize));
+                let view = |prefix: &str| -> Result<(usize, Vec<usize>), Error> {
+                    let r = producer
+                        .get(&format!("{k}_{prefix}in"))
+                        .ok_or_else(|| bad(format!("`{body}`: no view `{k}_{prefix}in`")))?;
+                    let x = r.input.first().and_then(|i| id(i)).ok_or_else(|| {
+                        bad(format!("`{k}_{prefix}in` does not reshape a t{{i}} tensor"))
+                    })?;
+                    let d = i64s(&format!("{k}_{prefix}view"))?;
+                    Ok((x, d.iter().map(|v| *v as usize).collect()))
+                };
+                let node = producer
+                    .get(body)
+                    .ok_or_else(|| bad(format!("`{body}` is not written by any node")))?;
+                let sizes = |what: &str, d: &[usize], len: usize| -> Result<(), Error> {
+                    (d.len() == len)
+                        .then_some(())
+                        .ok_or_else(|| bad(format!("`{body}`: {what} view {d:?} is not {len}-D")))
+                };
+                let op = match kind {
+                    "transpose" => {
+                        let (x, d) = view("")?;
+                        sizes("transpose", &d, 4)?;
+                        let p = attr(node, "perm").map(|a| a.ints).unwrap_or_default();
+                        let perm: Vec<usize> = p.iter().map(|v| *v as usize).collect();
+                        let (Ok(dims), Ok(perm)) = (d.try_into(), perm.try_into()) else {
+                            return Err(bad(format!("`{body}`: perm {p:?} is not 4 axes")));
+                        };
+                        QOp::Move {
+                            input: x,
+                            output: t,
+                            how: Movement::Transpose { dims, perm },
+                        }
+                    }
+                    "slice" => {
+                        let (x, d) = view("")?;
+                        sizes("slice", &d, 3)?;
+                        let one = |s: &str| -> Result<usize, Error> {
+                            let v = i64s(&format!("{k}_{s}"))?;
+                            v.first()
+                                .map(|v| *v as usize)
+                                .ok_or_else(|| bad(format!("`{body}`: empty `{k}_{s}`")))
+                        };
+                        let (start, end) = (one("starts")?, one("ends")?);
+                        QOp::Move {
+                            input: x,
+                            output: t,
+                            how: Movement::Slice(SliceGeometry {
+                                axis: d[1],
+                                start,
+                                len: end.saturating_sub(start),
+                                inner: d[2],
+                            }),
+                        }
+                    }
+                    "matmul" => {
+                        let ((a, da), (b, db)) = (view("a_")?, view("b_")?);
+                        sizes("left", &da, 3)?;
+                        sizes("right", &db, 3)?;
+                        QOp::MatMul {
+                            a,
+                            b,
+                            output: t,
+                            geometry: MatMulGeometry {
+                                batch: da[0],
+                                m: da[1],
+                                k: da[2],
+                                n: db[2],
+                            },
+                        }
+                    }
+                    "softmax" => {
+                        let (x, d) = view("")?;
+                        sizes("softmax", &d, 2)?;
+                        let tv = i32s(&format!("{k}_table"))?;
+                        let table: Vec<u16> = tv
+                            .iter()
+                            .map(|v| u16::try_from(*v).unwrap_or(u16::MAX))
+                            .collect();
+                        let table = table.try_into().map_err(|_| {
+                            bad(format!("`{body}`: `{k}_table` must have 256 entries"))
+                        })?;
+                        QOp::Softmax {
+                            input: x,
+                            output: t,
+                            n: d[1],
+                            table,
+                        }
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "Reshape `{}` reads `{body}`: unknown op kind `{other}`",
+                            n.name
+                        )));
+                    }
+                };
+                ops.push(op);
             }
             "Reshape" if id(&out).is_some() => {
                 // An embedding row: Gather(table, step | label) -> Reshape.

@@ -2,7 +2,7 @@
 
 use super::QModel;
 use super::dims4;
-use crate::ir::{QGraph, QOp};
+use crate::ir::{Movement, QGraph, QOp};
 use crate::onnx::build::{Attr, GraphBuilder};
 use crate::onnx::metadata::{
     GUIDANCE as META_GUIDANCE, NAMES as META_NAMES, PARAMS as META_PARAMS,
@@ -10,7 +10,7 @@ use crate::onnx::metadata::{
     prediction_name,
 };
 use edgediff_runtime::kernels::quant::multiplier;
-use edgediff_runtime::kernels::reference::norm;
+use edgediff_runtime::kernels::reference::{MatMulGeometry, norm, softmax};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -182,6 +182,79 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 );
             }
             QOp::GroupNorm { .. } => group_norm(&mut b, k, g, op),
+            QOp::Move { input, how, .. } => {
+                let n = |s: &str| format!("op{k}_{s}");
+                let body = match how {
+                    Movement::Transpose { dims, perm } => {
+                        let v = view(&mut b, k, "", &name(*input), &dims.map(|d| d as i64));
+                        let perm = perm.iter().map(|p| *p as i64).collect();
+                        b.node(
+                            "Transpose",
+                            &[&v],
+                            &[&n("transpose")],
+                            &[("perm", Attr::Ints(perm))],
+                        );
+                        n("transpose")
+                    }
+                    Movement::Slice(sg) => {
+                        let outer = g.tensors[*input].len() / (sg.axis * sg.inner).max(1);
+                        let dims = [outer, sg.axis, sg.inner].map(|d| d as i64);
+                        let v = view(&mut b, k, "", &name(*input), &dims);
+                        let (start, end) = (sg.start as i64, (sg.start + sg.len) as i64);
+                        let starts = b.init_i64(&n("starts"), &[1], &[start]);
+                        let ends = b.init_i64(&n("ends"), &[1], &[end]);
+                        let axes = b.init_i64(&n("axes"), &[1], &[1]);
+                        b.node("Slice", &[&v, &starts, &ends, &axes], &[&n("slice")], &[]);
+                        n("slice")
+                    }
+                };
+                back(&mut b, k, &body, &name(out), oshape);
+            }
+            QOp::MatMul {
+                a,
+                b: bb,
+                geometry: mg,
+                ..
+            } => {
+                let MatMulGeometry {
+                    batch,
+                    m,
+                    k: depth,
+                    n,
+                } = *mg;
+                let dims = |r: usize, c: usize| [batch as i64, r as i64, c as i64];
+                let va = view(&mut b, k, "a_", &name(*a), &dims(m, depth));
+                let vb = view(&mut b, k, "b_", &name(*bb), &dims(depth, n));
+                let (qa, qb, qy) = (
+                    row0[g.tensors[*a].qparam],
+                    row0[g.tensors[*bb].qparam],
+                    row0[g.tensors[out].qparam],
+                );
+                // As QLinearConv: scales 1 and the multiplier itself, so that every engine
+                // requantizes with the device's multiplier.
+                let ms = b.init_f32(
+                    &format!("op{k}_multiplier"),
+                    &[],
+                    &[multiplier(qa.scale, qb.scale, qy.scale)],
+                );
+                let one = b.init_f32(&format!("op{k}_unit_scale"), &[], &[1.0]);
+                let mm = format!("op{k}_matmul");
+                b.node(
+                    "QLinearMatMul",
+                    &[&va, &one, &zp(*a), &vb, &ms, &zp(*bb), &one, &zp(out)],
+                    &[&mm],
+                    &[],
+                );
+                back(&mut b, k, &mm, &name(out), oshape);
+            }
+            QOp::Softmax {
+                input, n, table, ..
+            } => {
+                let rows = g.tensors[*input].len() / (*n).max(1);
+                let v = view(&mut b, k, "", &name(*input), &[rows as i64, *n as i64]);
+                let body = integer_softmax(&mut b, k, &v, table);
+                back(&mut b, k, &body, &name(out), oshape);
+            }
             QOp::Embed { table, by, .. } => {
                 let len = g.tensors[out].len() as i64;
                 let rows = table.len() as i64 / len.max(1);
@@ -370,6 +443,59 @@ fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
         &[&format!("t{out}")],
         &[],
     );
+}
+
+/// `Reshape(x, dims)` as `op{k}_{prefix}in`, the view a movement, matmul or softmax op reads
+/// (its shape `op{k}_{prefix}view`, which [`super::read`] reads back).
+fn view(b: &mut GraphBuilder, k: usize, prefix: &str, x: &str, dims: &[i64]) -> String {
+    let shape = b.init_i64(&format!("op{k}_{prefix}view"), &[dims.len() as i64], dims);
+    let out = format!("op{k}_{prefix}in");
+    b.node("Reshape", &[x, &shape], &[&out], &[]);
+    out
+}
+
+/// `Reshape(body, [1, c, h, w])` into the op's output tensor `t`.
+fn back(b: &mut GraphBuilder, k: usize, body: &str, t: &str, shape: [usize; 3]) {
+    let s = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(shape));
+    b.node("Reshape", &[body, &s], &[t], &[]);
+}
+
+/// The integer softmax of `runtime::kernels::reference::softmax` over the last axis of the
+/// int8 `[rows, n]` tensor `x`, every step in int32; returns the int8 result `op{k}_softmax`.
+/// The exponential table is `op{k}_table`.
+fn integer_softmax(b: &mut GraphBuilder, k: usize, x: &str, table: &[u16; 256]) -> String {
+    let n = |s: &str| format!("op{k}_{s}");
+    let t: Vec<i32> = table.iter().map(|v| i32::from(*v)).collect();
+    let t = b.init_i32(&n("table"), &[256], &t);
+    let c = |b: &mut GraphBuilder, s: &str, v: i32| b.init_i32(&n(s), &[], &[v]);
+    let (c256, c2, c255) = (c(b, "c256", 256), c(b, "c2", 2), c(b, "c255", 255));
+    let zero = c(b, "zero_point", softmax::OUTPUT.zero_point);
+    let axes = b.init_i64(&n("axes"), &[1], &[1]);
+    let to = |t: DataType| [("to", Attr::Int(t as i64))];
+    let keep = [("keepdims", Attr::Int(1))];
+    b.node("Cast", &[x], &[&n("x32")], &to(DataType::Int32));
+    b.node(
+        "ReduceMax",
+        &[&n("x32")],
+        &[&n("max")],
+        &[("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(1))],
+    );
+    b.node("Sub", &[&n("max"), &n("x32")], &[&n("d")], &[]);
+    b.node(
+        "Gather",
+        &[&t, &n("d")],
+        &[&n("e")],
+        &[("axis", Attr::Int(0))],
+    );
+    b.node("ReduceSum", &[&n("e"), &axes], &[&n("sum")], &keep);
+    b.node("Mul", &[&n("e"), &c256], &[&n("e256")], &[]);
+    b.node("Div", &[&n("sum"), &c2], &[&n("half")], &[]);
+    b.node("Add", &[&n("e256"), &n("half")], &[&n("num")], &[]);
+    b.node("Div", &[&n("num"), &n("sum")], &[&n("p")], &[]);
+    b.node("Min", &[&n("p"), &c255], &[&n("p255")], &[]);
+    b.node("Add", &[&n("p255"), &zero], &[&n("q")], &[]);
+    b.node("Cast", &[&n("q")], &[&n("softmax")], &to(DataType::Int8));
+    n("softmax")
 }
 
 /// Moves every initializer that no node reads into the [`META_PARAMS`] metadata.

@@ -6,5 +6,7 @@
 
 mod conv;
 mod dot;
+mod matmul;
 
 pub use conv::conv2d;
+pub use matmul::matmul;

@@ -5,13 +5,19 @@
 
 mod conv;
 mod elementwise;
+mod layout;
+mod matmul;
 pub mod norm;
 mod resize;
+pub mod softmax;
 
 pub use conv::{ConvGeometry, DenseParams, conv2d};
 pub use elementwise::{add, dequantize, lut, mul, quantize, requantize_copy};
+pub use layout::{SliceGeometry, slice, transpose};
+pub use matmul::{MatMulGeometry, matmul};
 pub use norm::{GroupNormGeometry, group_norm};
 pub use resize::upsample_nearest;
+pub use softmax::softmax;
 
 #[cfg(test)]
 pub(crate) mod tests {
