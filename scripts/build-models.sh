@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
-# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet ...]   (default: all)
+# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet|digits-attn ...]
+# (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p edgediff
@@ -27,16 +28,26 @@ build_digits_unet() {
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
+# Trained in PyTorch (scripts/make-torch-fixtures.py unet-attn) and exported by TorchScript:
+# the user's path, with no edits to the exported file.
+build_digits_attn() {
+  local d=models/digits-attn s="--sampler dpmpp --steps 20 --spacing linspace --prediction v"
+  cp tests/fixtures/torch/unet-attn-torchscript-opset17.onnx $d/float.onnx
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 128 --guidance 2 --tail-scale 1 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
 build_digits_classifier() {
   $B train-classifier --steps 3000 --seed 0 --out models/digits-classifier/classifier.bin --force
 }
 
-for m in "${@:-digits-classifier two-moons digits-mlp digits-unet}"; do
+for m in "${@:-digits-classifier two-moons digits-mlp digits-unet digits-attn}"; do
   for one in $m; do
     case $one in
       two-moons) build_two_moons ;;
       digits-mlp) build_digits_mlp ;;
       digits-unet) build_digits_unet ;;
+      digits-attn) build_digits_attn ;;
       digits-classifier) build_digits_classifier ;;
       *) echo "unknown model $one" >&2; exit 2 ;;
     esac

@@ -23,7 +23,7 @@ for t in "${targets[@]}"; do
   # Seeds: fuzz/seeds/TARGET, plus the shipped models (packs and ONNX files) for the
   # byte-level targets.
   seeds=("fuzz/seeds/$t")
-  [ "$t" = sampler_config ] || seeds+=(models/two-moons models/digits-mlp models/digits-unet)
+  [ "$t" = sampler_config ] || seeds+=(models/two-moons models/digits-mlp models/digits-unet models/digits-attn)
   echo "==> fuzz $t for ${secs}s"
   # -close_fd_mask=1: `inspect` prints; -rss_limit_mb bounds a hostile model's allocations.
   cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer "$t" \

@@ -207,6 +207,60 @@ class CondUNet(UNet):
         return super().forward(sample, timestep, class_labels)
 
 
+class SdpaAttention(nn.Module):
+    """Self-attention over the pixels as diffusers' Attention block writes it: GroupNorm, one
+    1x1 conv to q, k, v, heads split by reshape and unbind, F.scaled_dot_product_attention,
+    1x1 conv out, residual."""
+
+    def __init__(self, ch, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.GroupNorm(4, ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
+        o = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(o.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class MhaAttention(nn.Module):
+    """Self-attention with nn.MultiheadAttention over the flattened pixels (tokens x
+    channels), as small-U-Net tutorials write it."""
+
+    def __init__(self, ch, heads=2):
+        super().__init__()
+        self.norm = nn.GroupNorm(4, ch)
+        self.mha = nn.MultiheadAttention(ch, heads, batch_first=True)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        t = self.norm(x).flatten(2).transpose(1, 2)
+        o, _ = self.mha(t, t, t, need_weights=False)
+        return x + o.transpose(1, 2).reshape(b, c, h, w)
+
+
+class AttnUNet(CondUNet):
+    """The class-conditional U-Net with two self-attention blocks at 4x4 (the
+    scaled-dot-product form of diffusers and nn.MultiheadAttention) after the low-resolution
+    res block, and a ConvTranspose2d upsampler (kernel 4, stride 2, padding 1)."""
+
+    def __init__(self, ch=16, temb=32, classes=10):
+        super().__init__(ch, temb, classes)
+        self.attn = nn.Sequential(SdpaAttention(2 * ch), MhaAttention(2 * ch))
+        self.up = nn.ConvTranspose2d(2 * ch, ch, 4, stride=2, padding=1)
+
+    def forward(self, sample, timestep, class_labels):
+        emb = self.embedding(timestep, class_labels)
+        h0 = self.rb1(self.conv_in(sample), emb)
+        h1 = self.attn(self.rb2(self.down(h0), emb))
+        h = self.rb3(torch.cat([self.up(h1), h0], dim=1), emb)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
 # --- Training -------------------------------------------------------------------------------
 
 
@@ -402,6 +456,22 @@ def main():
 
         ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
         build("unet-cond", m, ["sample", "timestep", "class_labels"], ex, cond_inputs, [("torchscript", 15), ("dynamo", 21)])
+
+    if not only or "unet-attn" in only:
+        t0 = time.time()
+        print("unet-attn: digits, class-conditional, self-attention at 4x4, ConvTranspose up, v-prediction")
+        m = train(AttnUNet(classes=10), images, labels, "v_prediction", 4000, 64, 2e-3, 5, classes=10, shape=(1, 8, 8))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def attn_inputs(r, k):
+            return {
+                "sample": r.standard_normal((1, 1, 8, 8)).astype(np.float32),
+                "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1),
+                "class_labels": np.array([k % 11], dtype=np.int64),
+            }
+
+        ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
+        build("unet-attn", m, ["sample", "timestep", "class_labels"], ex, attn_inputs, [("torchscript", 17), ("dynamo", 20)])
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ pub fn run(cases: usize) -> (usize, usize) {
                 k_w: k,
                 stride: 1 + rng.below(2),
                 pad: rng.below(k as u32 / 2 + 1),
+                up: 1,
+                out_pad: 0,
             }
         };
         let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {

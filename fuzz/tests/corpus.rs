@@ -12,7 +12,7 @@ fn replay(target: &str, body: fn(&[u8])) -> usize {
         root.join("regressions").join(target),
     ];
     if target != "sampler_config" {
-        for m in ["two-moons", "digits-mlp", "digits-unet"] {
+        for m in ["two-moons", "digits-mlp", "digits-unet", "digits-attn"] {
             dirs.push(root.join("../models").join(m));
         }
     }

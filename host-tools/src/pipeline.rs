@@ -247,6 +247,11 @@ pub const SHIPPED: &[Shipped] = &[
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
         data: None,
     },
+    Shipped {
+        name: "digits-attn",
+        sampler: "--sampler dpmpp --steps 20 --spacing linspace --prediction v",
+        data: None,
+    },
 ];
 
 /// Parses sampler options from text.

@@ -55,8 +55,24 @@ impl Weights {
             kernel: [k, k],
             stride,
             pad,
+            up: 1,
+            out_pad: 0,
             relu,
         }
+    }
+
+    /// A transposed conv (stride `up`, padding `pad`, output padding `out_pad`), held as its
+    /// equivalent conv: `dims = [in_c, out_c, k, up, pad, out_pad]`.
+    pub fn conv_transpose(&mut self, io: [usize; 2], dims: [usize; 6]) -> QOp {
+        let [in_c, out_c, k, up, pad, out_pad] = dims;
+        let mut op = self.conv(io, [in_c, out_c, k, 1, k - 1 - pad], false);
+        if let QOp::Conv {
+            up: u, out_pad: o, ..
+        } = &mut op
+        {
+            (*u, *o) = (up, out_pad);
+        }
+        op
     }
 }
 
@@ -347,13 +363,14 @@ pub fn film_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
     g
 }
 
-/// Self-attention on 4x4 maps, two heads of 4 channels: conv 3x3, a 1x1 conv to q, k, v
-/// (sliced from one tensor), `softmax(qᵀ k)` per head, `v attnᵀ`, residual add, conv 3x3 out.
-/// The transposes, slices, products and softmax are the layouts the PyTorch exporters write.
+/// Self-attention on 4x4 maps, two heads of 4 channels: strided conv 3x3 from 8x8, a 1x1 conv
+/// to q, k, v (sliced from one tensor), `softmax(qᵀ k)` per head, `v attnᵀ`, residual add, a
+/// transposed conv (kernel 4, stride 2, padding 1) back to 8x8. The transposes, slices,
+/// products and softmax are the layouts the PyTorch exporters write.
 pub fn attention_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
     let mut w = Weights::new(seed);
     let tensors = vec![
-        tensor("x", [2, 4, 4], 0),        // 0
+        tensor("x", [2, 8, 8], 0),        // 0
         tensor("h", [8, 4, 4], 0),        // 1
         tensor("qkv", [24, 4, 4], 0),     // 2
         tensor("q", [8, 4, 4], 0),        // 3
@@ -365,7 +382,7 @@ pub fn attention_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
         tensor("attnT", [2, 16, 16], 0),  // 9
         tensor("o", [8, 4, 4], 0),        // 10
         tensor("r", [8, 4, 4], 0),        // 11
-        tensor("eps", [2, 4, 4], 0),      // 12
+        tensor("eps", [2, 8, 8], 0),      // 12
     ];
     let third = |start| QOp::Move {
         input: 2,
@@ -386,7 +403,7 @@ pub fn attention_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
         },
     };
     let ops = vec![
-        w.conv([0, 1], [2, 8, 3, 1, 1], false),
+        w.conv([0, 1], [2, 8, 3, 2, 1], false),
         w.conv([1, 2], [8, 24, 1, 1, 0], false),
         third(0),
         third(1),
@@ -426,10 +443,10 @@ pub fn attention_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
             b: 10,
             output: 11,
         },
-        w.conv([11, 12], [8, 2, 3, 1, 1], false),
+        w.conv_transpose([11, 12], [8, 2, 4, 2, 1, 0]),
     ];
     let mut g = QGraph {
-        sample_shape: [2, 4, 4],
+        sample_shape: [2, 8, 8],
         prediction: PredictionType::Epsilon,
         num_classes: 0,
         guidance: 1.0,

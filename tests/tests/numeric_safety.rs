@@ -78,6 +78,8 @@ fn two_layers(taps: usize, bias: i32) -> QGraph {
         kernel: [1, 1],
         stride: 1,
         pad: 0,
+        up: 1,
+        out_pad: 0,
         relu: false,
     };
     QGraph {

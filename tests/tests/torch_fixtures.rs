@@ -96,6 +96,18 @@ const FIXTURES: &[Fixture] = &[
         prediction: "v",
         conditional: true,
     },
+    Fixture {
+        file: "unet-attn-torchscript-opset17",
+        reference: "unet-attn",
+        prediction: "v",
+        conditional: true,
+    },
+    Fixture {
+        file: "unet-attn-dynamo-opset20",
+        reference: "unet-attn",
+        prediction: "v",
+        conditional: true,
+    },
 ];
 
 const SAMPLER: &str = "--sampler dpmpp --steps 20 --spacing linspace";
@@ -202,6 +214,12 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
                 .filter(|o| matches!(o, FOp::Mul { .. }))
                 .count();
             assert_eq!(muls, 2, "{}", f.file);
+        }
+        if f.reference == "unet-attn" {
+            // Two attention blocks of two heads: Q Kᵀ and A V per block, one softmax each.
+            let count = |p: fn(&FOp) -> bool| g.ops.iter().filter(|o| p(o)).count();
+            assert_eq!(count(|o| matches!(o, FOp::MatMul { .. })), 4, "{}", f.file);
+            assert_eq!(count(|o| matches!(o, FOp::Softmax { .. })), 2, "{}", f.file);
         }
         let tract =
             TractDenoiser::new(&proto, &file, TractInput::Timestep, g.num_classes, 1.0).unwrap();

@@ -183,16 +183,21 @@ pub fn write_pack(
                 kernel,
                 stride,
                 pad,
+                up,
+                out_pad,
                 relu,
                 ..
             } => {
                 in0 = u16_of(*input, "tensor")?;
+                // A transposed conv records its stuffing where a conv records its stride.
+                let step = if *up > 1 { up } else { stride };
                 attr = [
                     u16_of(kernel[0], "kernel")?,
                     u16_of(kernel[1], "kernel")?,
-                    u16_of(*stride, "stride")?,
+                    u16_of(*step, "stride")?,
                     u16_of(*pad, "pad")?,
                 ];
+                extra = *out_pad as u32;
                 offs = [
                     blob.push(weights.iter().map(|w| *w as u8)),
                     blob.push(bias.iter().flat_map(|b| b.to_le_bytes())),
@@ -201,7 +206,7 @@ pub fn write_pack(
                 if *relu {
                     flags |= op::FLAG_RELU;
                 }
-                OpKind::Conv
+                o.kind()
             }
             QOp::Add { a, b, .. } | QOp::Mul { a, b, .. } | QOp::Concat { a, b, .. } => {
                 in0 = u16_of(*a, "tensor")?;

@@ -49,6 +49,11 @@ pub enum FOp {
         stride: usize,
         /// Padding.
         pad: usize,
+        /// Input stuffing: a transposed conv of this stride, held as the equivalent conv
+        /// (flipped weights, stride 1, padding `k - 1 - p`); 1 for an ordinary conv.
+        up: usize,
+        /// Extra padding at the bottom and right (a transposed conv's output padding).
+        out_pad: usize,
         /// A ReLU fused into the output (the device clamps at the output zero point).
         relu: bool,
     },

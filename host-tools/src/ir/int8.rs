@@ -50,6 +50,11 @@ pub enum QOp {
         stride: usize,
         /// Padding.
         pad: usize,
+        /// Input stuffing: a transposed conv of this stride, held as the equivalent conv
+        /// (flipped weights, stride 1, padding `k - 1 - p`); 1 for an ordinary conv.
+        up: usize,
+        /// Extra padding at the bottom and right (a transposed conv's output padding).
+        out_pad: usize,
         /// Fused ReLU.
         relu: bool,
     },
@@ -198,7 +203,8 @@ impl QOp {
     /// The pack op kind this op compiles to.
     pub fn kind(&self) -> OpKind {
         match self {
-            QOp::Conv { .. } => OpKind::Conv,
+            QOp::Conv { up: 1, .. } => OpKind::Conv,
+            QOp::Conv { .. } => OpKind::ConvTranspose,
             QOp::Add { .. } => OpKind::Add,
             QOp::Mul { .. } => OpKind::Mul,
             QOp::Concat { .. } => OpKind::Concat,
@@ -251,17 +257,19 @@ impl QGraph {
             kernel,
             stride,
             pad,
+            up,
+            out_pad,
             ..
         } = op
         else {
             return None;
         };
         let (x, y) = (self.tensors.get(*input)?, self.tensors.get(*output)?);
-        Some(ConvGeometry::new(
-            x.shape,
-            y.shape[0],
-            [kernel[0], kernel[1], *stride, *pad],
-        ))
+        Some(ConvGeometry {
+            up: *up,
+            out_pad: *out_pad,
+            ..ConvGeometry::new(x.shape, y.shape[0], [kernel[0], kernel[1], *stride, *pad])
+        })
     }
 
     /// Multiply-accumulates of one evaluation.

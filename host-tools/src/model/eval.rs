@@ -2,7 +2,7 @@
 //! and error reports).
 
 use crate::ir::{FOp, FloatGraph};
-use edgediff_runtime::kernels::reference::MatMulGeometry;
+use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry};
 
 /// Every tensor's value for sample `x` at sampling step `step` with class `label`
 /// (`num_classes` = the null label).
@@ -32,21 +32,21 @@ pub fn evaluate_with(
                 kernel,
                 stride,
                 pad,
+                up,
+                out_pad,
                 relu,
                 ..
             } => {
-                let [c, h, w] = g.tensors[*input].shape;
-                let [oc, oh, ow] = g.tensors[out].shape;
-                let mut y = conv(
-                    &vals[*input],
-                    [c, h, w],
-                    weights,
-                    bias,
-                    [oc, oh, ow],
-                    *kernel,
-                    *stride,
-                    *pad,
-                );
+                let g = ConvGeometry {
+                    up: *up,
+                    out_pad: *out_pad,
+                    ..ConvGeometry::new(
+                        g.tensors[*input].shape,
+                        g.tensors[out].shape[0],
+                        [kernel[0], kernel[1], *stride, *pad],
+                    )
+                };
+                let mut y = conv(&vals[*input], &g, weights, bias);
                 if *relu {
                     y.iter_mut().for_each(|v| *v = v.max(0.0));
                 }
@@ -142,35 +142,25 @@ pub fn evaluate_with(
     vals
 }
 
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    x: &[f32],
-    [c, h, w]: [usize; 3],
-    weights: &[f32],
-    bias: &[f32],
-    [oc, oh, ow]: [usize; 3],
-    [kh, kw]: [usize; 2],
-    stride: usize,
-    pad: usize,
-) -> Vec<f32> {
-    let mut y = Vec::with_capacity(oc * oh * ow);
-    for o in 0..oc {
+/// A conv of geometry `g` in `f64` (the device's own tap rule, [`ConvGeometry::source`]).
+fn conv(x: &[f32], g: &ConvGeometry, weights: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+    let mut y = Vec::with_capacity(g.out_c * oh * ow);
+    for o in 0..g.out_c {
         for oy in 0..oh {
             for ox in 0..ow {
                 let mut acc = f64::from(bias[o]);
-                for ic in 0..c {
-                    for ky in 0..kh {
-                        let iy = (oy * stride + ky).wrapping_sub(pad);
-                        if iy >= h {
+                for ic in 0..g.in_c {
+                    for ky in 0..g.k_h {
+                        let Some(iy) = g.source(oy, ky, g.in_h) else {
                             continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * stride + kx).wrapping_sub(pad);
-                            if ix >= w {
+                        };
+                        for kx in 0..g.k_w {
+                            let Some(ix) = g.source(ox, kx, g.in_w) else {
                                 continue;
-                            }
-                            acc += f64::from(x[(ic * h + iy) * w + ix])
-                                * f64::from(weights[((o * c + ic) * kh + ky) * kw + kx]);
+                            };
+                            acc += f64::from(x[(ic * g.in_h + iy) * g.in_w + ix])
+                                * f64::from(weights[((o * g.in_c + ic) * g.k_h + ky) * g.k_w + kx]);
                         }
                     }
                 }

@@ -45,7 +45,9 @@ pub fn quantize_weights(w: &[f32], out_c: usize) -> (Vec<i8>, Vec<f32>) {
 
 /// Tensors whose scale must be the same at every step: those read by a conv with a bias
 /// (the scale enters the int32 bias, `b / (s_x s_w)`) and softmax inputs (the scale enters
-/// the exponential table). A conv without bias can read a per-step scale.
+/// the exponential table), and the inputs of copies (upsampling, transposes, slices) whose
+/// output is one, since a copy keeps its input's scale. A conv without bias can read a
+/// per-step scale.
 fn static_scale(g: &FloatGraph) -> Vec<bool> {
     let mut v = vec![false; g.tensors.len()];
     for op in &g.ops {
@@ -53,6 +55,13 @@ fn static_scale(g: &FloatGraph) -> Vec<bool> {
             FOp::Conv { input, bias, .. } if bias.iter().any(|b| *b != 0.0) => v[*input] = true,
             FOp::Softmax { input, .. } => v[*input] = true,
             _ => {}
+        }
+    }
+    for op in g.ops.iter().rev() {
+        if let FOp::Upsample { input, output, .. } | FOp::Move { input, output, .. } = op
+            && v[*output]
+        {
+            v[*input] = true;
         }
     }
     v
@@ -169,6 +178,8 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 kernel,
                 stride,
                 pad,
+                up,
+                out_pad,
                 relu,
                 ..
             } => {
@@ -190,6 +201,8 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                     kernel: *kernel,
                     stride: *stride,
                     pad: *pad,
+                    up: *up,
+                    out_pad: *out_pad,
                     relu: *relu,
                 }
             }

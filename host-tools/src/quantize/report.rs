@@ -45,6 +45,8 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 kernel,
                 stride,
                 pad,
+                up,
+                out_pad,
                 relu,
             } => {
                 let per = weights.len() / w_scales.len().max(1);
@@ -65,6 +67,8 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                     kernel: *kernel,
                     stride: *stride,
                     pad: *pad,
+                    up: *up,
+                    out_pad: *out_pad,
                     relu: *relu,
                 }
             }

@@ -15,9 +15,17 @@ use crate::pack::layout::op::FLAG_RELU;
     deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
 )]
 pub(super) fn check(c: &Check) -> Result<Reads> {
-    let bad = c.bad;
     let x = c.input(c.o.in0)?;
-    let g = ConvGeometry::new(x.shape, c.out.shape[0], c.attr());
+    check_with(c, &ConvGeometry::new(x.shape, c.out.shape[0], c.attr()))
+}
+
+/// The checks of a conv of geometry `g` (also a transposed conv's, as its stuffed conv).
+#[cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+pub(super) fn check_with(c: &Check, g: &ConvGeometry) -> Result<Reads> {
+    let bad = c.bad;
     if g.out_h() != Some(c.out.shape[1]) || g.out_w() != Some(c.out.shape[2]) {
         return Err(bad(
             "conv output shape does not follow from input, kernel, stride and padding",
@@ -47,6 +55,11 @@ pub(super) fn check(c: &Check) -> Result<Reads> {
 pub(super) fn run(r: Run) -> Result<()> {
     let x = r.in0()?;
     let g = ConvGeometry::new(x.shape, r.out_t.shape[0], r.attr());
+    run_with(r, &g)
+}
+
+/// Runs a conv of geometry `g`.
+pub(super) fn run_with(r: Run, g: &ConvGeometry) -> Result<()> {
     let p = DenseParams {
         weights: r.blob(0, g.out_c * g.in_c * g.k_h * g.k_w)?,
         bias: r.blob(1, 4 * g.out_c)?,
@@ -61,7 +74,7 @@ pub(super) fn run(r: Run) -> Result<()> {
         r.io.in0,
         q0,
         &p,
-        &g,
+        g,
         q_out,
         r.o.flags & FLAG_RELU != 0,
         r.io.out,

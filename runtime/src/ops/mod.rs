@@ -7,6 +7,7 @@
 mod add;
 mod concat;
 mod conv;
+mod conv_transpose;
 mod embed;
 mod group_norm;
 mod lut;
@@ -90,6 +91,7 @@ pub(crate) fn check(c: &Check) -> Result<Reads> {
         OpKind::Slice => slice::check(c),
         OpKind::MatMul => matmul::check(c),
         OpKind::Softmax => softmax::check(c),
+        OpKind::ConvTranspose => conv_transpose::check(c),
         OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::check(c),
     }
 }
@@ -189,6 +191,7 @@ pub(crate) fn run<const OPS: u32>(r: Run) -> Result<()> {
         OpKind::Slice if has(OpKind::Slice) => slice::run(r),
         OpKind::MatMul if has(OpKind::MatMul) => matmul::run(r),
         OpKind::Softmax if has(OpKind::Softmax) => softmax::run(r),
+        OpKind::ConvTranspose if has(OpKind::ConvTranspose) => conv_transpose::run(r),
         k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
             embed::run(r)
         }

@@ -217,6 +217,10 @@ pub enum OpKind {
     /// Softmax over the last axis (attr0 entries); blob0: the exponential table, 256 u16.
     /// The output quantization is scale 1/256, zero point -128.
     Softmax = 14,
+    /// ConvTranspose2d as the convolution of the input stuffed with `stride - 1` zeros; attr:
+    /// k_h, k_w, stride, padding of that convolution (`k - 1 - padding`); extra: output
+    /// padding; blobs as [`OpKind::Conv`], the weights flipped to `[out_c, in_c, k_h, k_w]`.
+    ConvTranspose = 15,
 }
 
 impl OpKind {
@@ -238,6 +242,7 @@ impl OpKind {
             Slice,
             MatMul,
             Softmax,
+            ConvTranspose,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
@@ -260,6 +265,7 @@ impl OpKind {
             OpKind::Slice => "Slice",
             OpKind::MatMul => "MatMul",
             OpKind::Softmax => "Softmax",
+            OpKind::ConvTranspose => "ConvTranspose",
         }
     }
 

@@ -8,8 +8,11 @@
 //!    and frozen into tables ([`tables`]), so the device never evaluates Sin, Cos, Exp or
 //!    the time MLP. A tensor computed from both becomes one `steps x (classes + 1)` table.
 //! 3. [`ops`] matches the sample path op by op, on the folded graph; chains of
-//!    element-wise ops become lookup-table activations ([`regions`]).
+//!    element-wise ops become lookup-table activations ([`regions`]); reshapes, transposes
+//!    and slices are [`layout`]'s, attention's products and softmax [`attention`]'s.
 
+mod attention;
+mod layout;
 mod ops;
 mod partition;
 mod regions;

@@ -1,6 +1,7 @@
 //! Op matching on the normalized sample path: one small function per ONNX op type
 //! (`Ctx::matcher`), plus element-wise regions ([`super::regions`]) tried first.
 
+use super::layout::swap_last_two;
 use super::regions::{self, Kind, RegionNode};
 use crate::error::Error;
 use crate::ir::{Activation, FOp, FTensor};
@@ -10,10 +11,12 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 /// The sample-path ops the importer understands.
-pub const SUPPORTED: &str = "Gemm, MatMul (+ Add), Conv (2-D, group 1), Add and Mul of two \
-tensors (same shape or per channel), Concat (channels), \
+pub const SUPPORTED: &str = "Gemm, MatMul (+ Add) with constant weights (on a vector or on \
+rows of tokens), MatMul of two activations (attention), Softmax (last axis), Conv (2-D, group \
+1), ConvTranspose (2-D, group 1, square kernel), Add and Mul of two tensors (same shape or per channel), Concat (channels), \
 Resize / Upsample (nearest, integer factor), GroupNormalization or Reshape-InstanceNormalization-\
-Reshape-Mul-Add (GroupNorm), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
+Reshape-Mul-Add (GroupNorm), Transpose (up to four moving axes), Slice / Split / Gather of one \
+constant index (one axis), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
 element-wise ops of one tensor with scalar constants (Sigmoid, Tanh, Erf, Relu, Gelu, \
 LeakyRelu, Elu, HardSigmoid, HardSwish, Mish, Softplus, Clip, Exp, Add, Sub, Mul, Div, Pow, \
 ...: SiLU, GELU and others become lookup tables)";
@@ -58,38 +61,38 @@ fn decode(t: &TensorProto) -> Option<Vec<f32>> {
     }
 }
 
-fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
+pub(super) fn attr_i(n: &NodeProto, name: &str) -> Option<i64> {
     n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }
 
-fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+pub(super) fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
     n.attribute
         .iter()
         .find(|a| a.name == name)
         .map(|a| a.ints.clone())
 }
 
-fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
+pub(super) fn attr_f(n: &NodeProto, name: &str) -> Option<f32> {
     n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
 }
 
-fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+pub(super) fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
     n.attribute
         .iter()
         .find(|a| a.name == name)
         .map(|a| String::from_utf8_lossy(&a.s).to_string())
 }
 
-fn out0(n: &NodeProto) -> &str {
+pub(super) fn out0(n: &NodeProto) -> &str {
     n.output.first().map(String::as_str).unwrap_or("")
 }
 
-fn in_k(n: &NodeProto, k: usize) -> &str {
+pub(super) fn in_k(n: &NodeProto, k: usize) -> &str {
     n.input.get(k).map(String::as_str).unwrap_or("")
 }
 
 /// An initializer: dims and values.
-type Init = (Vec<i64>, Vec<f32>);
+pub(super) type Init = (Vec<i64>, Vec<f32>);
 
 /// A conv or linear layer as read from its node.
 struct Dense {
@@ -101,6 +104,10 @@ struct Dense {
     out_c: usize,
     /// `[k_h, k_w, stride, pad]`.
     geometry: [usize; 4],
+    /// Input stuffing (a transposed conv's stride; 1 otherwise).
+    up: usize,
+    /// Extra end padding (a transposed conv's output padding).
+    out_pad: usize,
 }
 
 /// Matches the node at an index (and the pattern it starts).
@@ -108,30 +115,28 @@ type Matcher<'a> = fn(&mut Ctx<'a>, usize) -> Result<(), Error>;
 
 /// The matcher state: the graph, what has been matched, and the float graph being built.
 pub struct Ctx<'a> {
-    file: &'a str,
-    nodes: &'a [NodeProto],
-    outputs: HashSet<String>,
-    inits: HashMap<String, Init>,
-    shapes: &'a HashMap<String, Vec<usize>>,
-    consumers: HashMap<String, Vec<usize>>,
-    consumed: HashSet<usize>,
-    tensors: Vec<FTensor>,
-    index: HashMap<String, usize>,
-    ops: Vec<FOp>,
+    pub(super) file: &'a str,
+    pub(super) nodes: &'a [NodeProto],
+    pub(super) outputs: HashSet<String>,
+    pub(super) inits: HashMap<String, Init>,
+    pub(super) shapes: &'a HashMap<String, Vec<usize>>,
+    pub(super) consumers: HashMap<String, Vec<usize>>,
+    pub(super) consumed: HashSet<usize>,
+    pub(super) tensors: Vec<FTensor>,
+    pub(super) index: HashMap<String, usize>,
+    pub(super) ops: Vec<FOp>,
 }
 
 /// What an op without a matcher usually comes from, for the error.
 fn hint(op: &str) -> &'static str {
     match op {
         "LayerNormalization" | "ReduceMean" => " (LayerNorm is not a device op yet)",
-        "Softmax" => " (attention is not a device op yet)",
-        "ConvTranspose" => " (transposed convolution is not a device op yet)",
         "Div" | "Sub" => {
             " (of two activations, or with a per-channel constant: not a device op yet; with \
              scalar constants it is part of an element-wise function)"
         }
         "Mul" => " (products with per-channel constants are not a device op yet)",
-        "Shape" | "Gather" | "Slice" | "Expand" => {
+        "Shape" | "Expand" => {
             " (shape arithmetic on the sample that tract could not fold to a constant)"
         }
         _ => "",
@@ -170,14 +175,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn err(&self, node: &NodeProto, what: String) -> Error {
+    /// Node `ni`, borrowed from the graph (not from the matcher).
+    pub(super) fn node_at(&self, ni: usize) -> &'a NodeProto {
+        &self.nodes[ni]
+    }
+
+    /// An error naming the file, the node and its op type.
+    pub(super) fn err(&self, node: &NodeProto, what: String) -> Error {
         Error::Input(format!(
             "{}: node `{}` ({}): {what}",
             self.file, node.name, node.op_type
         ))
     }
 
-    fn tensor(&self, node: &NodeProto, name: &str) -> Result<usize, Error> {
+    pub(super) fn tensor(&self, node: &NodeProto, name: &str) -> Result<usize, Error> {
         self.index.get(name).copied().ok_or_else(|| {
             self.err(
                 node,
@@ -186,7 +197,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn init(&self, name: &str) -> Option<&Init> {
+    pub(super) fn init(&self, name: &str) -> Option<&Init> {
         self.inits.get(name)
     }
 
@@ -225,7 +236,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The single consumer of `tensor`, if exactly one node reads it.
-    fn sole_consumer(&self, tensor: &str) -> Option<usize> {
+    pub(super) fn sole_consumer(&self, tensor: &str) -> Option<usize> {
         match self.consumers.get(tensor).map(Vec::as_slice) {
             Some([one]) if !self.outputs.contains(tensor) => Some(*one),
             _ => None,
@@ -238,6 +249,7 @@ impl<'a> Ctx<'a> {
             "Gemm" => Self::gemm,
             "MatMul" => Self::matmul,
             "Conv" => Self::conv,
+            "ConvTranspose" => Self::conv_transpose,
             "Add" => Self::add,
             "Mul" => Self::mul,
             "Concat" => Self::concat,
@@ -245,6 +257,11 @@ impl<'a> Ctx<'a> {
             "InstanceNormalization" => Self::group_norm_pattern,
             "GroupNormalization" => Self::group_normalization,
             "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" => Self::reshape,
+            "Transpose" => Self::transpose,
+            "Slice" => Self::slice,
+            "Split" => Self::split,
+            "Gather" => Self::gather,
+            "Softmax" => Self::softmax,
             _ => return None,
         })
     }
@@ -254,7 +271,7 @@ impl<'a> Ctx<'a> {
         if self.consumed.contains(&ni) || self.region(ni)? {
             return Ok(());
         }
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         match Self::matcher(&node.op_type) {
             Some(m) => m(self, ni),
             None => Err(self.err(
@@ -286,7 +303,7 @@ impl<'a> Ctx<'a> {
     /// If node `ni` starts an element-wise region over one sample-path tensor, matches the
     /// whole region as activations (one per tensor it hands on) and returns `true`.
     fn region(&mut self, ni: usize) -> Result<bool, Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         if self.kind(node).is_none() {
             return Ok(false);
         }
@@ -408,13 +425,17 @@ impl<'a> Ctx<'a> {
         Some(res)
     }
 
-    /// A conv or linear layer reading the node's first input; the output shape follows from
-    /// the runtime's own [`ConvGeometry`].
-    fn dense(&mut self, ni: usize, d: Dense) -> Result<(), Error> {
-        let node = &self.nodes[ni];
-        let x = self.tensor(node, in_k(node, 0))?;
+    /// A conv or linear layer of node `ni` reading tensor `x`; the output shape follows from
+    /// the runtime's own [`ConvGeometry`]. Returns the output tensor (named after the node's
+    /// output, or the Add that supplies its bias).
+    fn dense(&mut self, ni: usize, x: usize, d: Dense) -> Result<usize, Error> {
+        let node = self.node_at(ni);
         let [k_h, k_w, stride, pad] = d.geometry;
-        let g = ConvGeometry::new(self.tensors[x].shape, d.out_c, d.geometry);
+        let g = ConvGeometry {
+            up: d.up,
+            out_pad: d.out_pad,
+            ..ConvGeometry::new(self.tensors[x].shape, d.out_c, d.geometry)
+        };
         let in_c = d.weights.len() / (d.out_c * k_h * k_w).max(1);
         if g.in_c != in_c {
             return Err(self.err(
@@ -442,10 +463,9 @@ impl<'a> Ctx<'a> {
                 .fold_bias(&out, d.out_c)
                 .unwrap_or((vec![0.0; d.out_c], out)),
         };
-        let name = self.nodes[ni].name.clone();
         let y = self.add_tensor(&out, [d.out_c, oh, ow]);
         self.ops.push(FOp::Conv {
-            name,
+            name: node.name.clone(),
             input: x,
             output: y,
             weights: d.weights,
@@ -453,13 +473,15 @@ impl<'a> Ctx<'a> {
             kernel: [k_h, k_w],
             stride,
             pad,
+            up: d.up,
+            out_pad: d.out_pad,
             relu: false,
         });
-        Ok(())
+        Ok(y)
     }
 
     fn gemm(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let (dims, w) = self
             .init(in_k(node, 1))
             .cloned()
@@ -498,15 +520,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn matmul(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
-        let (dims, w) = self.init(in_k(node, 1)).cloned().ok_or_else(|| {
-            self.err(
-                node,
-                "the second operand must be a constant weight (a product of two activations, \
-                 as in attention, is not a device op yet)"
-                    .into(),
-            )
-        })?;
+        let node = self.node_at(ni);
+        let Some((dims, w)) = self.init(in_k(node, 1)).cloned() else {
+            return self.matmul_of_activations(ni);
+        };
         let [k, n] = dims[..] else {
             return Err(self.err(node, format!("weight must be 2-D, got shape {dims:?}")));
         };
@@ -514,6 +531,9 @@ impl<'a> Ctx<'a> {
         self.linear(ni, transpose(&w, k, n), n, k, None)
     }
 
+    /// A linear layer `out_f x in_f` on the last axis of the node's first input: on a vector,
+    /// a 1x1 conv; on `rows x in_f` (tokens, as attention's projections), the same conv on the
+    /// transposed rows, between two transposes.
     fn linear(
         &mut self,
         ni: usize,
@@ -522,30 +542,54 @@ impl<'a> Ctx<'a> {
         in_f: usize,
         bias: Option<Vec<f32>>,
     ) -> Result<(), Error> {
-        let node = &self.nodes[ni];
-        let x = self.tensor(node, in_k(node, 0))?;
-        if self.tensors[x].len() != in_f {
+        let node = self.node_at(ni);
+        let name = in_k(node, 0);
+        let len = self.tensors[self.tensor(node, name)?].len();
+        let dense = |bias| Dense {
+            weights: w,
+            bias,
+            out_c: out_f,
+            geometry: [1, 1, 1, 0],
+            up: 1,
+            out_pad: 0,
+        };
+        if len == in_f {
+            let x = self.shaped(ni, name)?;
+            return self.dense(ni, x, dense(bias)).map(|_| ());
+        }
+        let last = self.dims(name).and_then(|d| d.last().copied());
+        if in_f == 0 || !len.is_multiple_of(in_f) || last != Some(in_f) {
             return Err(self.err(
                 node,
                 format!(
-                    "expects {in_f} input features, the input has {}",
-                    self.tensors[x].len()
+                    "expects {in_f} input features on the last axis, the input has {len} values \
+                     (shape {:?})",
+                    self.dims(name)
                 ),
             ));
         }
-        self.dense(
-            ni,
-            Dense {
-                weights: w,
-                bias,
-                out_c: out_f,
-                geometry: [1, 1, 1, 0],
-            },
-        )
+        let rows = len / in_f;
+        let x = self.tensor(node, name)?;
+        let cols = self.add_tensor(&format!("{name} (transposed)"), [in_f, rows, 1]);
+        self.ops.push(FOp::Move {
+            input: x,
+            output: cols,
+            how: swap_last_two(rows, in_f),
+        });
+        let y = self.dense(ni, cols, dense(bias))?;
+        let out = self.tensors[y].name.clone();
+        self.tensors[y].name = format!("{out} (transposed)");
+        let back = self.add_view_tensor(&out);
+        self.ops.push(FOp::Move {
+            input: y,
+            output: back,
+            how: swap_last_two(out_f, rows),
+        });
+        Ok(())
     }
 
     fn conv(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let (dims, w) = self
             .init(in_k(node, 1))
             .cloned()
@@ -602,15 +646,111 @@ impl<'a> Ctx<'a> {
         };
         let [oc, kh, kw] = [oc, kh, kw].map(|d| d as usize);
         let (s, p) = (s.unwrap_or(1) as usize, p.unwrap_or(0) as usize);
+        let x = self.shaped(ni, in_k(node, 0))?;
         self.dense(
             ni,
+            x,
             Dense {
                 weights: w,
                 bias,
                 out_c: oc,
                 geometry: [kh, kw, s, p],
+                up: 1,
+                out_pad: 0,
             },
         )
+        .map(|_| ())
+    }
+
+    /// ConvTranspose2d (group 1, square kernel, equal strides, pads and output padding on
+    /// both axes), as the conv of the stuffed input with the flipped kernel.
+    fn conv_transpose(&mut self, ni: usize) -> Result<(), Error> {
+        let node = self.node_at(ni);
+        let (dims, w) = self
+            .init(in_k(node, 1))
+            .cloned()
+            .ok_or_else(|| self.err(node, "weight must be a constant".into()))?;
+        let [ic, oc, kh, kw] = dims[..]
+            .iter()
+            .map(|d| (*d).max(0) as usize)
+            .collect::<Vec<_>>()[..]
+        else {
+            return Err(self.err(
+                node,
+                format!("only 2-D transposed convs are supported (weight shape {dims:?})"),
+            ));
+        };
+        let all = |a: &str, default: i64, n: usize| attr_ints(node, a).unwrap_or(vec![default; n]);
+        let (strides, pads, out_pads) = (
+            all("strides", 1, 2),
+            all("pads", 0, 4),
+            all("output_padding", 0, 2),
+        );
+        let group = attr_i(node, "group").unwrap_or(1);
+        let dilations = all("dilations", 1, 2);
+        let equal = |v: &[i64]| v.iter().all(|x| Some(x) == v.first());
+        let (s, p, op) = (strides[0], pads[0], out_pads[0]);
+        let k = kh as i64;
+        if group != 1
+            || dilations.iter().any(|d| *d != 1)
+            || attr_ints(node, "output_shape").is_some()
+            || attr_s(node, "auto_pad").is_some_and(|p| p != "NOTSET" && !p.is_empty())
+            || kh != kw
+            || kh == 0
+            || ![&strides[..], &pads[..], &out_pads[..]]
+                .iter()
+                .all(|v| equal(v))
+            || !(1..=255).contains(&s)
+            || !(0..k).contains(&p)
+            || !(0..s.max(1)).contains(&op)
+        {
+            return Err(self.err(
+                node,
+                format!(
+                    "kernel {dims:?}, strides {strides:?}, pads {pads:?}, output_padding \
+                     {out_pads:?}, group {group}, dilations {dilations:?}: need group 1, a square \
+                     kernel, equal strides (1..=255), pads (below the kernel) and output padding \
+                     (below the stride) on both axes, no output_shape or auto_pad"
+                ),
+            ));
+        }
+        // w[i, o, y, x] -> flipped[o, i, k - 1 - y, k - 1 - x].
+        let mut flipped = vec![0.0; w.len()];
+        for i in 0..ic {
+            for o in 0..oc {
+                for y in 0..kh {
+                    for x in 0..kw {
+                        flipped[((o * ic + i) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] =
+                            w[((i * oc + o) * kh + y) * kw + x];
+                    }
+                }
+            }
+        }
+        let bias = match node.input.get(2) {
+            Some(b) if !b.is_empty() => Some(
+                self.init(b)
+                    .map(|v| v.1.clone())
+                    .filter(|v| v.len() == oc)
+                    .ok_or_else(|| {
+                        self.err(node, format!("bias must be a constant of {oc} values"))
+                    })?,
+            ),
+            _ => None,
+        };
+        let x = self.shaped(ni, in_k(node, 0))?;
+        self.dense(
+            ni,
+            x,
+            Dense {
+                weights: flipped,
+                bias,
+                out_c: oc,
+                geometry: [kh, kw, 1, (k - 1 - p) as usize],
+                up: s as usize,
+                out_pad: op as usize,
+            },
+        )
+        .map(|_| ())
     }
 
     fn add(&mut self, ni: usize) -> Result<(), Error> {
@@ -625,10 +765,10 @@ impl<'a> Ctx<'a> {
 
     /// An element-wise op of two tensors, the second of the same shape or per channel.
     fn binary(&mut self, ni: usize, op: impl Fn(usize, usize, usize) -> FOp) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let (a, b) = (
-            self.tensor(node, in_k(node, 0))?,
-            self.tensor(node, in_k(node, 1))?,
+            self.shaped(ni, in_k(node, 0))?,
+            self.shaped(ni, in_k(node, 1))?,
         );
         let (sa, sb) = (self.tensors[a].shape, self.tensors[b].shape);
         let (a, b) = if sa == sb || sb == [sa[0], 1, 1] {
@@ -651,7 +791,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn concat(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let rank = self.shapes.get(out0(node)).map_or(4, Vec::len) as i64;
         let axis = attr_i(node, "axis").unwrap_or(0);
         let axis = if axis < 0 { axis + rank } else { axis };
@@ -665,8 +805,8 @@ impl<'a> Ctx<'a> {
             ));
         }
         let (a, b) = (
-            self.tensor(node, in_k(node, 0))?,
-            self.tensor(node, in_k(node, 1))?,
+            self.shaped(ni, in_k(node, 0))?,
+            self.shaped(ni, in_k(node, 1))?,
         );
         let (sa, sb) = (self.tensors[a].shape, self.tensors[b].shape);
         if axis != 1 || sa[1..] != sb[1..] {
@@ -684,7 +824,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn resize(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let mode = attr_s(node, "mode");
         if mode.as_deref().is_some_and(|m| m != "nearest") {
             return Err(self.err(
@@ -702,7 +842,7 @@ impl<'a> Ctx<'a> {
                 format!("coordinate_transformation_mode {ct:?} is not supported"),
             ));
         }
-        let x = self.tensor(node, in_k(node, 0))?;
+        let x = self.shaped(ni, in_k(node, 0))?;
         let [c, h, w] = self.tensors[x].shape;
         let out_shape = self
             .shapes
@@ -732,35 +872,9 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// Reshape-like ops are views: the output is the input's data. A reshape to another
-    /// per-sample shape is accepted only to flat features (read by a linear layer) or as
-    /// GroupNorm's grouping reshape.
-    fn reshape(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
-        let x = self.tensor(node, in_k(node, 0))?;
-        let src = self.tensors[x].shape;
-        let dst = self.shapes.get(out0(node)).and_then(|d| per_sample(d));
-        let to_norm = self.consumers.get(out0(node)).is_some_and(|cs| {
-            cs.iter()
-                .all(|c| self.nodes[*c].op_type == "InstanceNormalization")
-        });
-        let flat = dst.is_some_and(|d| d[1] == 1 && d[2] == 1);
-        if !(to_norm || flat || dst == Some(src) || node.op_type == "Identity") {
-            return Err(self.err(
-                node,
-                format!(
-                    "reshaping {src:?} to {dst:?} (per sample) is only supported to flatten \
-                     features or around InstanceNormalization (GroupNorm)"
-                ),
-            ));
-        }
-        self.index.insert(out0(node).to_string(), x);
-        Ok(())
-    }
-
     fn group_normalization(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
-        let x = self.tensor(node, in_k(node, 0))?;
+        let node = self.node_at(ni);
+        let x = self.shaped(ni, in_k(node, 0))?;
         let shape = self.tensors[x].shape;
         let groups = attr_i(node, "num_groups").unwrap_or(0);
         let eps = attr_f(node, "epsilon").unwrap_or(1e-5);
@@ -803,7 +917,7 @@ impl<'a> Ctx<'a> {
     /// GroupNorm as `Reshape([1, G, -1]) -> InstanceNormalization -> Reshape [-> Mul(gamma)
     /// -> Add(beta)]`, as both exporters write it below opset 21.
     fn group_norm_pattern(&mut self, ni: usize) -> Result<(), Error> {
-        let node = &self.nodes[ni];
+        let node = self.node_at(ni);
         let bad = |what: &str| {
             self.err(
                 node,

@@ -9,7 +9,7 @@ use crate::onnx::metadata::{
     parse_prediction,
 };
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::{MatMulGeometry, SliceGeometry};
+use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry, SliceGeometry};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::HashMap;
@@ -287,9 +287,32 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                         true,
                     ),
                 };
-                let x = id(&n.input[0]).ok_or_else(|| {
-                    bad(format!("QLinearConv `{}` reads `{}`", n.name, n.input[0]))
-                })?;
+                // A transposed conv reads `op{k}_stuffed` (or `_cropped`) of its input.
+                let stuffing = n.input[0]
+                    .strip_suffix("_stuffed")
+                    .or_else(|| n.input[0].strip_suffix("_cropped"));
+                let x = match stuffing {
+                    None => id(&n.input[0]),
+                    Some(k) => producer
+                        .get(&format!("{k}_grid"))
+                        .and_then(|r| id(r.input.first()?)),
+                }
+                .ok_or_else(|| bad(format!("QLinearConv `{}` reads `{}`", n.name, n.input[0])))?;
+                let (up, out_pad) = match stuffing {
+                    None => (1, 0),
+                    Some(k) => {
+                        let one = |s: &str| -> Result<usize, Error> {
+                            let v = i64s(&format!("{k}_{s}"))?;
+                            v.first().map(|v| *v as usize).ok_or_else(|| {
+                                bad(format!("QLinearConv `{}`: empty `{k}_{s}`", n.name))
+                            })
+                        };
+                        let shape = i64s(&format!("{k}_stuffed_shape"))?;
+                        let s = shapes[x].unwrap_or_default();
+                        let up = shape.get(2).map_or(0, |v| *v as usize) / s[1].max(1);
+                        (up, one("out_pad")?)
+                    }
+                };
                 let wt = inits.get(n.input[3].as_str()).ok_or_else(|| {
                     bad(format!(
                         "QLinearConv `{}`: weight is not an initializer",
@@ -314,8 +337,10 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                         )));
                     }
                 };
+                // A transposed conv's end padding is its own (the stuffing supplies part).
+                let end_ok = |c: i64, d: i64| up > 1 || (c == pads[0] && d == pads[0]);
                 let pad = match pads[..] {
-                    [a, b, c, d] if a == b && b == c && c == d && (0..=255).contains(&a) => {
+                    [a, b, c, d] if a == b && c == d && end_ok(c, d) && (0..=255).contains(&a) => {
                         a as usize
                     }
                     _ => {
@@ -327,18 +352,22 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     }
                 };
                 let s = shapes[x].ok_or_else(|| bad(format!("t{x} used before defined")))?;
-                if s[1] + 2 * pad < kh || s[2] + 2 * pad < kw || oc == 0 {
+                let geometry = ConvGeometry {
+                    up,
+                    out_pad,
+                    ..ConvGeometry::new(s, oc, [kh, kw, stride, pad])
+                };
+                let (Some(oh), Some(ow)) = (geometry.out_h(), geometry.out_w()) else {
                     return Err(bad(format!(
                         "QLinearConv `{}`: kernel {kh}x{kw} does not fit the input {s:?} padded \
                          by {pad}",
                         n.name
                     )));
+                };
+                if oc == 0 || up == 0 {
+                    return Err(bad(format!("QLinearConv `{}`: no output channels", n.name)));
                 }
-                shapes[t] = Some([
-                    oc,
-                    (s[1] + 2 * pad - kh) / stride + 1,
-                    (s[2] + 2 * pad - kw) / stride + 1,
-                ]);
+                shapes[t] = Some([oc, oh, ow]);
                 let bias = match n.input.get(8) {
                     Some(b) if !b.is_empty() => i32s(b)?,
                     _ => vec![0; oc],
@@ -355,6 +384,8 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     kernel: [kh, kw],
                     stride,
                     pad,
+                    up,
+                    out_pad,
                     relu,
                 });
             }

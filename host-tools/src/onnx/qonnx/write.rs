@@ -73,6 +73,8 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 kernel,
                 stride,
                 pad,
+                up,
+                out_pad,
                 relu,
                 ..
             } => {
@@ -92,7 +94,16 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let one = b.init_f32(&format!("op{k}_unit_scale"), &[], &[1.0]);
                 let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
                 let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
-                let (x, xz, yz) = (name(*input), zp(*input), zp(out));
+                let (mut x, xz, yz) = (name(*input), zp(*input), zp(out));
+                // A transposed conv: the stuffed input, then the conv with its end padding.
+                let mut pads = vec![*pad as i64; 4];
+                if *up > 1 {
+                    let shape = g.tensors[*input].shape;
+                    let end = (*pad + *out_pad) as i64 - (*up as i64 - 1);
+                    x = stuffed(&mut b, k, (&x, &xz), shape, *up, end.min(0));
+                    (pads[2], pads[3]) = (end.max(0), end.max(0));
+                    b.init_i64(&format!("op{k}_out_pad"), &[], &[*out_pad as i64]);
+                }
                 // A fused ReLU clamps at the output zero point: DequantizeLinear -> Relu ->
                 // QuantizeLinear on the output grid computes exactly that.
                 let conv_out = if *relu {
@@ -110,7 +121,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                             Attr::Ints(vec![kernel[0] as i64, kernel[1] as i64]),
                         ),
                         ("strides", Attr::Ints(vec![*stride as i64; 2])),
-                        ("pads", Attr::Ints(vec![*pad as i64; 4])),
+                        ("pads", Attr::Ints(pads)),
                     ],
                 );
                 if *relu {
@@ -443,6 +454,45 @@ fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
         &[&format!("t{out}")],
         &[],
     );
+}
+
+/// The int8 `[1, c, h, w]` tensor `x` (zero point `zp`) with `up - 1` zero-point values after
+/// each row and column (`Reshape` to `[1, c, h, 1, w, 1]`, `Pad`, `Reshape`): the input of a
+/// transposed conv's equivalent conv, `op{k}_stuffed`, with `crop` (<= 0) trailing rows and
+/// columns removed (`op{k}_cropped`).
+fn stuffed(
+    b: &mut GraphBuilder,
+    k: usize,
+    (x, zp): (&str, &str),
+    [c, h, w]: [usize; 3],
+    up: usize,
+    crop: i64,
+) -> String {
+    let n = |s: &str| format!("op{k}_{s}");
+    let (c, h, w, up) = (c as i64, h as i64, w as i64, up as i64);
+    let grid = b.init_i64(&n("grid_shape"), &[6], &[1, c, h, 1, w, 1]);
+    b.node("Reshape", &[x, &grid], &[&n("grid")], &[]);
+    let pads = b.init_i64(
+        &n("pads"),
+        &[12],
+        &[0, 0, 0, 0, 0, 0, 0, 0, 0, up - 1, 0, up - 1],
+    );
+    b.node("Pad", &[&n("grid"), &pads, zp], &[&n("padded")], &[]);
+    let flat = b.init_i64(&n("stuffed_shape"), &[4], &[1, c, h * up, w * up]);
+    b.node("Reshape", &[&n("padded"), &flat], &[&n("stuffed")], &[]);
+    if crop == 0 {
+        return n("stuffed");
+    }
+    let starts = b.init_i64(&n("crop_starts"), &[2], &[0, 0]);
+    let ends = b.init_i64(&n("crop_ends"), &[2], &[h * up + crop, w * up + crop]);
+    let axes = b.init_i64(&n("crop_axes"), &[2], &[2, 3]);
+    b.node(
+        "Slice",
+        &[&n("stuffed"), &starts, &ends, &axes],
+        &[&n("cropped")],
+        &[],
+    );
+    n("cropped")
 }
 
 /// `Reshape(x, dims)` as `op{k}_{prefix}in`, the view a movement, matmul or softmax op reads

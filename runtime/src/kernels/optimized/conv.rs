@@ -62,13 +62,41 @@ pub fn conv2d(
     };
     if c.taps <= MAX_PATCH {
         patches(&c, y);
-    } else {
+    } else if g.up == 1 {
         rows(&c, y);
+    } else {
+        crate::kernels::reference::conv2d(x, qx, p, g, qy, relu, y);
+    }
+}
+
+/// [`gather`] for a stuffed input (a transposed conv): taps between stuffed values are 0.
+fn gather_stuffed(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
+    let plane = g.in_h * g.in_w;
+    let mut taps = patch.chunks_exact_mut(g.k_w);
+    for ic in 0..g.in_c {
+        let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
+        for ky in 0..g.k_h {
+            let Some(dst) = taps.next() else { return };
+            let Some(iy) = g.source(oy, ky, g.in_h) else {
+                dst.fill(0);
+                continue;
+            };
+            let row = x_ic.get(iy * g.in_w..(iy + 1) * g.in_w).unwrap_or(&[]);
+            for (kx, d) in dst.iter_mut().enumerate() {
+                *d = g
+                    .source(ox, kx, g.in_w)
+                    .and_then(|ix| row.get(ix))
+                    .map_or(0, |&v| (i32::from(v) - z) as i16);
+            }
+        }
     }
 }
 
 /// Writes the patch of output pixel `(oy, ox)` into `patch` (`x - z`, 0 for padding).
 fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
+    if g.up > 1 {
+        return gather_stuffed(x, z, g, (oy, ox), patch);
+    }
     let plane = g.in_h * g.in_w;
     let ix0 = (ox * g.stride).wrapping_sub(g.pad);
     // The kernel's columns all inside the input row: copy a contiguous segment.
@@ -238,6 +266,9 @@ mod tests {
             let pad = (rng.next() % (k as u32 / 2 + 2)) as usize;
             let linear = case % 7 == 0;
             let long = case % 10 == 5; // patches longer than MAX_PATCH: the row fallback
+            // Transposed convs (the input stuffed), some with long patches too.
+            let stuffed = !linear && case % 5 == 3;
+            let up = if stuffed { 2 + case % 2 } else { 1 };
             let g = ConvGeometry {
                 in_c: if long {
                     120 + (rng.next() % 9) as usize
@@ -269,8 +300,10 @@ mod tests {
                 } else {
                     k
                 },
-                stride: if linear { 1 } else { stride },
+                stride: if linear || stuffed { 1 } else { stride },
                 pad: if linear { 0 } else { pad },
+                up,
+                out_pad: if stuffed { case % up } else { 0 },
             };
             let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
                 continue;

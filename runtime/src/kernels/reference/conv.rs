@@ -5,6 +5,11 @@ use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 
 /// Shape of a conv: input `[in_c, in_h, in_w]`, kernel `[out_c, in_c, k_h, k_w]`,
 /// symmetric zero padding `pad` (in real values) and `stride`.
+///
+/// A transposed convolution is the convolution of the same input read with `up - 1` zeros
+/// between its rows and between its columns (`up` = the transposed conv's stride), padded by
+/// `pad` and, at the bottom and right, `pad + out_pad`, by the flipped kernel with stride 1
+/// ([`ConvGeometry::stuffed`]). Ordinary convs have `up = 1` and `out_pad = 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvGeometry {
@@ -24,6 +29,10 @@ pub struct ConvGeometry {
     pub stride: usize,
     /// Padding (both axes, both sides).
     pub pad: usize,
+    /// Input stuffing: the input is read with `up - 1` zeros between neighbours.
+    pub up: usize,
+    /// Extra padding at the bottom and right.
+    pub out_pad: usize,
 }
 
 impl ConvGeometry {
@@ -39,6 +48,24 @@ impl ConvGeometry {
             k_w,
             stride,
             pad,
+            up: 1,
+            out_pad: 0,
+        }
+    }
+
+    /// The convolution equivalent to a transposed conv (kernel `[k_h, k_w]`): over the input
+    /// stuffed by `up` (the transposed conv's stride), stride 1, padding `pad` (the transposed
+    /// conv's `k - 1 - padding`) and `pad + out_pad` at the end (its `output_padding`).
+    pub const fn stuffed(
+        input: [usize; 3],
+        out_c: usize,
+        [k_h, k_w, up, pad]: [usize; 4],
+        out_pad: usize,
+    ) -> Self {
+        Self {
+            up,
+            out_pad,
+            ..Self::new(input, out_c, [k_h, k_w, 1, pad])
         }
     }
 
@@ -53,17 +80,49 @@ impl ConvGeometry {
             k_w: 1,
             stride: 1,
             pad: 0,
+            up: 1,
+            out_pad: 0,
         }
     }
 
     /// Output height, or `None` when the kernel does not fit.
     pub const fn out_h(&self) -> Option<usize> {
-        out_dim(self.in_h, self.k_h, self.stride, self.pad)
+        self.out_dim(self.in_h, self.k_h)
     }
 
     /// Output width, or `None` when the kernel does not fit.
     pub const fn out_w(&self) -> Option<usize> {
-        out_dim(self.in_w, self.k_w, self.stride, self.pad)
+        self.out_dim(self.in_w, self.k_w)
+    }
+
+    const fn out_dim(&self, input: usize, k: usize) -> Option<usize> {
+        if self.stride == 0 || k == 0 || self.up == 0 || input == 0 {
+            return None;
+        }
+        // Checked: the sizes come from untrusted packs, and usize has 32 bits on the device.
+        let Some(stuffed) = (input - 1).checked_mul(self.up) else {
+            return None;
+        };
+        let Some(padded) = stuffed.checked_add(1 + 2 * self.pad + self.out_pad) else {
+            return None;
+        };
+        if padded < k {
+            None
+        } else {
+            Some((padded - k) / self.stride + 1)
+        }
+    }
+
+    /// The input row or column read by output index `o` at kernel tap `k`, `None` in the
+    /// padding and between stuffed values.
+    #[inline]
+    pub const fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
+        let v = (o * self.stride + k).wrapping_sub(self.pad);
+        if self.up > 1 && !v.is_multiple_of(self.up) {
+            return None;
+        }
+        let i = if self.up > 1 { v / self.up } else { v };
+        if i < size { Some(i) } else { None }
     }
 
     /// Multiply-accumulates per evaluation (padding taps included).
@@ -72,15 +131,6 @@ impl ConvGeometry {
             (Some(h), Some(w)) => self.out_c * h * w * self.in_c * self.k_h * self.k_w,
             _ => 0,
         }
-    }
-}
-
-const fn out_dim(input: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = input + 2 * pad;
-    if stride == 0 || k == 0 || padded < k {
-        None
-    } else {
-        Some((padded - k) / stride + 1)
     }
 }
 
@@ -121,15 +171,13 @@ pub fn conv2d(
                 let mut acc = bias;
                 for (ic, w_ic) in w_oc.chunks_exact(g.k_h * g.k_w).enumerate() {
                     for (ky, w_row) in w_ic.chunks_exact(g.k_w).enumerate() {
-                        let iy = (oy * g.stride + ky).wrapping_sub(g.pad);
-                        if iy >= g.in_h {
-                            continue; // padding: x - z_x = 0
-                        }
+                        let Some(iy) = g.source(oy, ky, g.in_h) else {
+                            continue; // padding or stuffing: x - z_x = 0
+                        };
                         for (kx, &w) in w_row.iter().enumerate() {
-                            let ix = (ox * g.stride + kx).wrapping_sub(g.pad);
-                            if ix >= g.in_w {
+                            let Some(ix) = g.source(ox, kx, g.in_w) else {
                                 continue;
-                            }
+                            };
                             let xv = x.get((ic * g.in_h + iy) * g.in_w + ix).copied();
                             let xv = i32::from(xv.unwrap_or(qx.zero_point as i8));
                             acc += (xv - qx.zero_point) * i32::from(w as i8);
@@ -147,6 +195,7 @@ mod tests {
     use super::*;
     use crate::kernels::reference::tests::{Lcg, assert_within_one_lsb, scales_bytes};
     extern crate std;
+    use std::vec;
     use std::vec::Vec;
 
     /// Dequantize -> f64 conv -> quantize.
@@ -198,6 +247,81 @@ mod tests {
         y
     }
 
+    /// A transposed conv by its definition: every input value scattered through the kernel
+    /// `w_t[i, o, y, x]` to output `(iy s - p + y, ix s - p + x)`.
+    #[test]
+    fn stuffed_conv_is_the_transposed_conv() {
+        let mut rng = Lcg(23);
+        let mut hist = [0usize; 3];
+        for (k, s, p, op) in [(4, 2, 1, 0), (2, 2, 0, 0), (3, 2, 1, 1), (3, 3, 0, 2)] {
+            let (ic, oc, h, w) = (3, 4, 3, 5);
+            let g = ConvGeometry::stuffed([ic, h, w], oc, [k, k, s, k - 1 - p], op);
+            let (oh, ow) = (g.out_h().unwrap(), g.out_w().unwrap());
+            assert_eq!(
+                (oh, ow),
+                ((h - 1) * s + k + op - 2 * p, (w - 1) * s + k + op - 2 * p)
+            );
+            let x: Vec<i8> = (0..ic * h * w).map(|_| rng.i8()).collect();
+            // PyTorch's layout [in_c, out_c, k, k], and the flipped [out_c, in_c, k, k].
+            let w_t: Vec<i8> = (0..ic * oc * k * k).map(|_| rng.i8().max(-127)).collect();
+            let mut flipped = vec![0u8; w_t.len()];
+            for (i, o, y, x_) in (0..ic).flat_map(|i| {
+                (0..oc)
+                    .flat_map(move |o| (0..k).flat_map(move |y| (0..k).map(move |x| (i, o, y, x))))
+            }) {
+                flipped[((o * ic + i) * k + (k - 1 - y)) * k + (k - 1 - x_)] =
+                    w_t[((i * oc + o) * k + y) * k + x_] as u8;
+            }
+            let s_w: Vec<f32> = (0..oc).map(|_| 0.004 + rng.unit() * 0.01).collect();
+            let (qx, qy) = (
+                QParams {
+                    scale: 0.03,
+                    zero_point: -5,
+                },
+                QParams {
+                    scale: 0.05,
+                    zero_point: 7,
+                },
+            );
+            let mut want = vec![0f64; oc * oh * ow];
+            for i in 0..ic {
+                for iy in 0..h {
+                    for ix in 0..w {
+                        let xv = f64::from(qx.dequantize(x[(i * h + iy) * w + ix]));
+                        for o in 0..oc {
+                            for y in 0..k {
+                                for x_ in 0..k {
+                                    let (oy, ox) = (
+                                        (iy * s + y) as isize - p as isize,
+                                        (ix * s + x_) as isize - p as isize,
+                                    );
+                                    if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
+                                        continue;
+                                    }
+                                    let wv = f64::from(w_t[((i * oc + o) * k + y) * k + x_])
+                                        * f64::from(s_w[o]);
+                                    want[(o * oh + oy as usize) * ow + ox as usize] += xv * wv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let want: Vec<i8> = want.iter().map(|v| qy.quantize(*v as f32)).collect();
+            let sw = scales_bytes(&s_w);
+            let bias = vec![0u8; 4 * oc];
+            let params = DenseParams {
+                weights: &flipped,
+                bias: &bias,
+                w_scales: &sw,
+            };
+            let mut y = vec![0i8; oc * oh * ow];
+            conv2d(&x, qx, &params, &g, qy, false, &mut y);
+            assert_within_one_lsb(&y, &want, &mut hist);
+        }
+        assert!(hist[0] > 10 * hist[1], "{hist:?}");
+    }
+
     #[test]
     fn conv_and_linear_match_float_within_one_lsb() {
         let mut rng = Lcg(17);
@@ -213,6 +337,8 @@ mod tests {
                 k_w: 3,
                 stride: 1,
                 pad: 1,
+                up: 1,
+                out_pad: 0,
             },
             ConvGeometry {
                 in_c: 4,
@@ -223,6 +349,8 @@ mod tests {
                 k_w: 3,
                 stride: 2,
                 pad: 1,
+                up: 1,
+                out_pad: 0,
             },
             ConvGeometry {
                 in_c: 8,
@@ -233,6 +361,8 @@ mod tests {
                 k_w: 1,
                 stride: 1,
                 pad: 0,
+                up: 1,
+                out_pad: 0,
             },
             ConvGeometry {
                 in_c: 2,
@@ -243,6 +373,8 @@ mod tests {
                 k_w: 1,
                 stride: 2,
                 pad: 0,
+                up: 1,
+                out_pad: 0,
             },
         ];
         let mut hist = [0usize; 3];
