@@ -6,7 +6,9 @@
 //!   between seeds (0.99 and 0.88 at 10,000 samples); the bound is 1.2;
 //! - digits MLP (v prediction), 500 samples: Fréchet distance int8 / float 1.02-1.03;
 //! - digits U-Net (noise prediction, guidance 2), 300 samples: the Fréchet distance varies by
-//!   about +-0.5 around 8 for both float and int8.
+//!   about +-0.5 around 8 for both float and int8;
+//! - digits attention U-Net (PyTorch, v prediction, guidance 2), 300 samples: see its model
+//!   card.
 
 use edgediff::data::Toy2d;
 use edgediff::data::digits::Digits;
@@ -16,8 +18,6 @@ use edgediff::pipeline::sampler_args;
 use edgediff::pipeline::{Dyn, EngineName, load};
 use edgediff::sampling::Job;
 use std::path::PathBuf;
-
-const SAMPLER: &str = "--sampler dpmpp --steps 20 --spacing linspace";
 
 fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -33,7 +33,8 @@ fn samples(
     guidance: f32,
     seed: u64,
 ) -> Vec<f32> {
-    let args = sampler_args(SAMPLER);
+    let shipped = edgediff::pipeline::SHIPPED.iter().find(|m| m.name == name);
+    let args = sampler_args(shipped.expect("a shipped model").sampler);
     let mut l = load(&models().join(name).join(file), engine, &args, guidance).unwrap();
     let job = Job {
         plan: &l.plan,
@@ -121,6 +122,20 @@ fn int8_digits_mlp_frechet_distance_is_within_20_percent_of_float() {
 fn conditional_digits_unet_int8_matches_float_quality() {
     let labels: Vec<u16> = (0..300).map(|i| (i % 10) as u16).collect();
     let runs = digits_int8_and_float("digits-unet", 300, &labels, 2.0);
+    let (int8, float) = (
+        mean(runs.iter().map(|r| r.0.fd)),
+        mean(runs.iter().map(|r| r.1.fd)),
+    );
+    let accuracy = mean(runs.iter().map(|r| r.0.label_accuracy.unwrap()));
+    assert!(int8 <= 1.2 * float, "int8 FD {int8:.2} vs float {float:.2}");
+    assert!(accuracy >= 0.9, "label accuracy {accuracy}");
+}
+
+/// The attention U-Net trained in PyTorch (v-prediction, guidance 2).
+#[test]
+fn conditional_digits_attn_int8_matches_float_quality() {
+    let labels: Vec<u16> = (0..300).map(|i| (i % 10) as u16).collect();
+    let runs = digits_int8_and_float("digits-attn", 300, &labels, 2.0);
     let (int8, float) = (
         mean(runs.iter().map(|r| r.0.fd)),
         mean(runs.iter().map(|r| r.1.fd)),
