@@ -146,6 +146,39 @@ class FilmMlp(nn.Module):
         return self.out(h)
 
 
+class RmsNorm(nn.Module):
+    """RMSNorm as LLaMA- and DiT-style code writes it by hand (TorchScript cannot export
+    nn.RMSNorm below opset 23)."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class NormMlp(nn.Module):
+    """A 2-D denoiser with nn.LayerNorm after the input layer and an RMSNorm after the hidden
+    layer."""
+
+    def __init__(self, hidden=64, temb=32):
+        super().__init__()
+        self.temb = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.inp = nn.Linear(2, hidden)
+        self.ln = nn.LayerNorm(hidden)
+        self.h1 = nn.Linear(hidden, hidden)
+        self.rms = RmsNorm(hidden)
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, x, t):
+        h = F.silu(self.ln(self.inp(x) + self.time_mlp(sinusoidal(t, self.temb))))
+        h = F.silu(self.rms(self.h1(h)))
+        return self.out(h)
+
+
 class ResBlock(nn.Module):
     """GroupNorm -> SiLU -> Conv -> + time projection -> GroupNorm -> SiLU -> Conv, + skip."""
 
@@ -428,6 +461,18 @@ def main():
 
         ex = (torch.randn(1, 2), torch.tensor([10]))
         build("mlp-film", m, ["x", "t"], ex, film_inputs, [("torchscript", 16), ("dynamo", 18)])
+
+    if not only or "mlp-norm" in only:
+        t0 = time.time()
+        print("mlp-norm: two-moons, v-prediction, LayerNorm and RMSNorm")
+        m = train(NormMlp(), two_moons(20000, rng), None, "v_prediction", 6000, 256, 2e-3, 6)
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def norm_inputs(r, k):
+            return {"x": (r.standard_normal((1, 2)) * 1.5).astype(np.float32), "t": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 2), torch.tensor([10]))
+        build("mlp-norm", m, ["x", "t"], ex, norm_inputs, [("torchscript", 16), ("dynamo", 18)])
 
     if not only or "unet" in only:
         t0 = time.time()

@@ -490,3 +490,69 @@ fn tie_copies_and_softmax(g: &mut QGraph) {
         }
     }
 }
+
+/// LayerNorm and RMSNorm on token-like rows: linear 16 -> 32, LayerNorm over the 32 values,
+/// SiLU, linear 32 -> 32, RMSNorm over 4 rows of 8, each row times a per-step vector of 8
+/// (AdaLN-style modulation of tokens), linear 32 -> 16.
+pub fn norm_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let tensors = vec![
+        tensor("x", [16, 1, 1], 0),    // 0
+        tensor("h", [32, 1, 1], 0),    // 1
+        tensor("ln", [32, 1, 1], 0),   // 2
+        tensor("a", [32, 1, 1], 0),    // 3
+        tensor("h2", [32, 1, 1], 0),   // 4
+        tensor("rms", [32, 1, 1], 0),  // 5
+        tensor("eps", [16, 1, 1], 0),  // 6
+        tensor("scale", [1, 1, 8], 0), // 7
+        tensor("mod", [32, 1, 1], 0),  // 8
+    ];
+    let emb_q = QParams {
+        scale: 3.0 / 127.0,
+        zero_point: 0,
+    };
+    let norm = |w: &mut Weights, io: [usize; 2], n: usize, center: bool| QOp::LayerNorm {
+        input: io[0],
+        output: io[1],
+        n,
+        gamma: w.normals(n).iter().map(|v| 1.0 + 0.2 * v).collect(),
+        beta: w.normals(n).iter().map(|v| 0.1 * v).collect(),
+        eps: 1e-5,
+        center,
+    };
+    let ops = vec![
+        w.conv([0, 1], [16, 32, 1, 1, 0], false),
+        norm(&mut w, [1, 2], 32, true),
+        QOp::Lut {
+            input: 2,
+            output: 3,
+            tables: vec![],
+        },
+        w.conv([3, 4], [32, 32, 1, 1, 0], false),
+        norm(&mut w, [4, 5], 8, false),
+        QOp::Embed {
+            output: 7,
+            table: embed_table(&mut w, steps, 8, emb_q),
+            by: EmbedIndex::Step,
+        },
+        QOp::Mul {
+            a: 5,
+            b: 7,
+            output: 8,
+        },
+        w.conv([8, 6], [32, 16, 1, 1, 0], false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [16, 1, 1],
+        prediction: PredictionType::Epsilon,
+        num_classes: 0,
+        guidance: 1.0,
+        tensors,
+        qparams: vec![vec![emb_q; 9]],
+        ops,
+        input: 0,
+        output: 6,
+    };
+    calibrate_with_fixed(&mut g, steps, per_step, seed, &[7], emb_q);
+    g
+}

@@ -2,7 +2,7 @@
 //! covering conv and linear layers (per-channel and single-multiplier), GroupNorm,
 //! activation tables, adds and products of two activations (same shape and broadcast), concat,
 //! upsampling, class / step embeddings, and attention (slices, transposes, products of two
-//! activations, integer softmax), with one scale set or one per step, on wide random inputs at every step and
+//! activations, integer softmax), LayerNorm and RMSNorm, with one scale set or one per step, on wide random inputs at every step and
 //! label. A failure names the first op that disagrees.
 
 use edgediff::compile::writer::write_pack;
@@ -12,7 +12,7 @@ use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
-use edgediff_tests::graphs::{attention_net, conv_net, film_net, mlp};
+use edgediff_tests::graphs::{attention_net, conv_net, film_net, mlp, norm_net};
 use edgediff_tests::layers::{compare_layers, op_name};
 
 const STEPS: usize = 4;
@@ -93,6 +93,12 @@ fn film_net_with_products_of_activations_agrees_layer_by_layer() {
 fn attention_net_agrees_layer_by_layer() {
     every_op_agrees("attention net", attention_net(STEPS, false, 17), 7);
     every_op_agrees("attention net, per-step", attention_net(STEPS, true, 18), 8);
+}
+
+#[test]
+fn norm_net_agrees_layer_by_layer() {
+    every_op_agrees("norm net", norm_net(STEPS, false, 19), 9);
+    every_op_agrees("norm net, per-step", norm_net(STEPS, true, 20), 10);
 }
 
 #[test]

@@ -347,6 +347,7 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
             FOp::Move { .. } => "move",
             FOp::MatMul { .. } => "matmul",
             FOp::Softmax { .. } => "softmax",
+            FOp::LayerNorm { .. } => "layernorm",
             FOp::Embed { by, .. } => match by {
                 EmbedIndex::Step => "step",
                 EmbedIndex::Class => "class",

@@ -73,6 +73,18 @@ const FIXTURES: &[Fixture] = &[
         conditional: false,
     },
     Fixture {
+        file: "mlp-norm-torchscript-opset16",
+        reference: "mlp-norm",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-norm-dynamo-opset18",
+        reference: "mlp-norm",
+        prediction: "v",
+        conditional: false,
+    },
+    Fixture {
         file: "unet-torchscript-opset17",
         reference: "unet",
         prediction: "epsilon",
@@ -214,6 +226,18 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
                 .filter(|o| matches!(o, FOp::Mul { .. }))
                 .count();
             assert_eq!(muls, 2, "{}", f.file);
+        }
+        if f.reference == "mlp-norm" {
+            // nn.LayerNorm (the op, or written out below opset 17) and a hand-written RMSNorm.
+            let norms: Vec<bool> = g
+                .ops
+                .iter()
+                .filter_map(|o| match o {
+                    FOp::LayerNorm { center, .. } => Some(*center),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(norms, [true, false], "{}", f.file);
         }
         if f.reference == "unet-attn" {
             // Two attention blocks of two heads: Q Kᵀ and A V per block, one softmax each.

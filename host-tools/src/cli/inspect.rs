@@ -129,6 +129,11 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<(), Error> {
             FOp::Move { how, .. } => (0, 0, format!("{:?}", how.kind())),
             FOp::MatMul { geometry: g, .. } => (0, g.batch * g.m * g.k * g.n, "MatMul".into()),
             FOp::Softmax { n, .. } => (0, 0, format!("Softmax over {n}")),
+            FOp::LayerNorm { n, center, .. } => (
+                2 * n,
+                0,
+                format!("{} over {n}", if *center { "LayerNorm" } else { "RMSNorm" }),
+            ),
         };
         params += p;
         macs += m;

@@ -244,6 +244,25 @@ pub fn write_pack(
                 extra = eps.to_bits();
                 OpKind::GroupNorm
             }
+            QOp::LayerNorm {
+                input,
+                n,
+                gamma,
+                beta,
+                eps,
+                center,
+                ..
+            } => {
+                in0 = u16_of(*input, "tensor")?;
+                attr[0] = u16_of(*n, "layer norm axis")?;
+                offs[0] = blob.push(le_f32(gamma));
+                offs[1] = blob.push(le_f32(beta));
+                extra = eps.to_bits();
+                if !center {
+                    flags |= op::FLAG_RMS;
+                }
+                OpKind::LayerNorm
+            }
             QOp::Move { input, how, .. } => {
                 in0 = u16_of(*input, "tensor")?;
                 (attr, extra) = how.record().ok_or_else(|| {

@@ -117,6 +117,23 @@ pub enum FOp {
         /// Epsilon.
         eps: f32,
     },
+    /// LayerNorm (or RMSNorm, without `center`) over the last axis of `n` values.
+    LayerNorm {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Length of the axis.
+        n: usize,
+        /// Scale per position of the axis.
+        gamma: Vec<f32>,
+        /// Shift per position of the axis.
+        beta: Vec<f32>,
+        /// Epsilon.
+        eps: f32,
+        /// Subtract the mean (false: RMSNorm).
+        center: bool,
+    },
     /// Transpose, Reshape (copy) or a one-axis slice.
     Move {
         /// Input.
@@ -167,6 +184,7 @@ impl FOp {
             | FOp::Act { input, .. }
             | FOp::GroupNorm { input, .. }
             | FOp::Move { input, .. }
+            | FOp::LayerNorm { input, .. }
             | FOp::Softmax { input, .. } => vec![*input],
             FOp::Add { a, b, .. }
             | FOp::Mul { a, b, .. }
@@ -189,6 +207,7 @@ impl FOp {
             | FOp::Act { output, .. }
             | FOp::GroupNorm { output, .. }
             | FOp::Move { output, .. }
+            | FOp::LayerNorm { output, .. }
             | FOp::MatMul { output, .. }
             | FOp::Softmax { output, .. }
             | FOp::Embed { output, .. } => *output,

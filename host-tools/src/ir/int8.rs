@@ -118,6 +118,23 @@ pub enum QOp {
         /// Variance epsilon.
         eps: f32,
     },
+    /// LayerNorm (or RMSNorm, without `center`) over the last axis of `n` values.
+    LayerNorm {
+        /// Input.
+        input: usize,
+        /// Output.
+        output: usize,
+        /// Length of the axis.
+        n: usize,
+        /// Scale per position of the axis.
+        gamma: Vec<f32>,
+        /// Shift per position of the axis.
+        beta: Vec<f32>,
+        /// Epsilon.
+        eps: f32,
+        /// Subtract the mean (false: RMSNorm).
+        center: bool,
+    },
     /// Transpose, Reshape (copy) or a one-axis slice; the output keeps the input's
     /// quantization.
     Move {
@@ -172,6 +189,7 @@ impl QOp {
             | QOp::Lut { input, .. }
             | QOp::GroupNorm { input, .. }
             | QOp::Move { input, .. }
+            | QOp::LayerNorm { input, .. }
             | QOp::Softmax { input, .. } => vec![*input],
             QOp::Add { a, b, .. }
             | QOp::Mul { a, b, .. }
@@ -194,6 +212,7 @@ impl QOp {
             | QOp::Lut { output, .. }
             | QOp::GroupNorm { output, .. }
             | QOp::Move { output, .. }
+            | QOp::LayerNorm { output, .. }
             | QOp::MatMul { output, .. }
             | QOp::Softmax { output, .. }
             | QOp::Embed { output, .. } => *output,
@@ -214,6 +233,7 @@ impl QOp {
             QOp::Move { how, .. } => how.kind(),
             QOp::MatMul { .. } => OpKind::MatMul,
             QOp::Softmax { .. } => OpKind::Softmax,
+            QOp::LayerNorm { .. } => OpKind::LayerNorm,
             QOp::Embed { by, .. } => by.op_kind(),
         }
     }
@@ -289,7 +309,9 @@ impl QGraph {
             .iter()
             .map(|op| match op {
                 QOp::Conv { weights, bias, .. } => weights.len() + bias.len(),
-                QOp::GroupNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+                QOp::GroupNorm { gamma, beta, .. } | QOp::LayerNorm { gamma, beta, .. } => {
+                    gamma.len() + beta.len()
+                }
                 _ => 0,
             })
             .sum()

@@ -54,17 +54,21 @@ pub fn evaluate_with(
             }
             FOp::Add { a, b, .. } | FOp::Mul { a, b, .. } => {
                 let (va, vb) = (&vals[*a], &vals[*b]);
+                // `b`: same length, one value per channel, or (stored `[1, 1, n]`) a vector
+                // repeated over rows of `n`.
                 let plane = va.len() / vb.len().max(1);
+                let columns = matches!(g.tensors[*b].shape, [1, 1, n] if n > 1);
+                let at = |i: usize| {
+                    if columns {
+                        vb[i % vb.len()]
+                    } else {
+                        vb[i / plane]
+                    }
+                };
                 let mul = matches!(op, FOp::Mul { .. });
                 va.iter()
                     .enumerate()
-                    .map(|(i, x)| {
-                        if mul {
-                            x * vb[i / plane]
-                        } else {
-                            x + vb[i / plane]
-                        }
-                    })
+                    .map(|(i, x)| if mul { x * at(i) } else { x + at(i) })
                     .collect()
             }
             FOp::Concat { a, b, .. } => {
@@ -120,6 +124,15 @@ pub fn evaluate_with(
                 }
                 y
             }
+            FOp::LayerNorm {
+                input,
+                n,
+                gamma,
+                beta,
+                eps,
+                center,
+                ..
+            } => layer_norm(&vals[*input], *n, (gamma, beta), *eps, *center),
             FOp::Move { input, how, .. } => {
                 let mut y = vec![0.0; g.tensors[out].len()];
                 how.apply(&vals[*input], &mut y);
@@ -198,6 +211,31 @@ fn softmax(x: &[f32], n: usize) -> Vec<f32> {
         let e: Vec<f64> = row.iter().map(|v| f64::from(v - max).exp()).collect();
         let sum: f64 = e.iter().sum();
         y.extend(e.iter().map(|v| (v / sum) as f32));
+    }
+    y
+}
+
+/// LayerNorm (RMSNorm without `center`) over rows of `n`, in `f64`.
+fn layer_norm(
+    x: &[f32],
+    n: usize,
+    (gamma, beta): (&[f32], &[f32]),
+    eps: f32,
+    center: bool,
+) -> Vec<f32> {
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks(n.max(1)) {
+        let v: Vec<f64> = row.iter().map(|x| f64::from(*x)).collect();
+        let mean = if center {
+            v.iter().sum::<f64>() / v.len() as f64
+        } else {
+            0.0
+        };
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        let inv = 1.0 / (var + f64::from(eps)).sqrt();
+        for (i, x) in v.iter().enumerate() {
+            y.push(((x - mean) * inv * f64::from(gamma[i]) + f64::from(beta[i])) as f32);
+        }
     }
     y
 }

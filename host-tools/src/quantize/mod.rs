@@ -253,6 +253,23 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 beta: beta.clone(),
                 eps: *eps,
             },
+            FOp::LayerNorm {
+                input,
+                output,
+                n,
+                gamma,
+                beta,
+                eps,
+                center,
+            } => QOp::LayerNorm {
+                input: *input,
+                output: *output,
+                n: *n,
+                gamma: gamma.clone(),
+                beta: beta.clone(),
+                eps: *eps,
+                center: *center,
+            },
             FOp::Move { input, output, how } => QOp::Move {
                 input: *input,
                 output: *output,

@@ -116,6 +116,23 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 beta: beta.clone(),
                 eps: *eps,
             },
+            QOp::LayerNorm {
+                input,
+                output,
+                n,
+                gamma,
+                beta,
+                eps,
+                center,
+            } => FOp::LayerNorm {
+                input: *input,
+                output: *output,
+                n: *n,
+                gamma: gamma.clone(),
+                beta: beta.clone(),
+                eps: *eps,
+                center: *center,
+            },
             QOp::Move { input, output, how } => FOp::Move {
                 input: *input,
                 output: *output,

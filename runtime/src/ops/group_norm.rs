@@ -30,12 +30,12 @@ pub(super) fn check(c: &Check) -> Result<Reads> {
 pub(super) fn run(r: Run) -> Result<()> {
     let c = r.out_t.shape[0];
     let [groups, ..] = r.attr();
-    let g = GroupNormGeometry {
-        channels: c,
-        plane: r.out_t.shape[1] * r.out_t.shape[2],
+    let g = GroupNormGeometry::group(
+        c,
+        r.out_t.shape[1] * r.out_t.shape[2],
         groups,
-        eps: f32::from_bits(r.o.extra),
-    };
+        f32::from_bits(r.o.extra),
+    );
     let [q0, _, q_out] = r.q;
     k::group_norm(
         r.io.in0,

@@ -2,7 +2,8 @@
 //! reader on untrusted bytes) and its execution (`run`, by the engine over the arena, with the
 //! reference or optimized kernels). The reader and the engine dispatch through [`check`] and
 //! [`run`] here: adding an op kind is a code in [`crate::pack::layout::OpKind`], a module, and
-//! one arm in each of the two functions below.
+//! one guarded arm in each of the two functions below ([`OpSet`] leaves the kinds a firmware
+//! build does not use out of both).
 
 mod add;
 mod concat;
@@ -10,6 +11,7 @@ mod conv;
 mod conv_transpose;
 mod embed;
 mod group_norm;
+mod layer_norm;
 mod lut;
 mod matmul;
 mod mul;
@@ -61,8 +63,10 @@ impl Check<'_, '_> {
         self.o.attr.map(usize::from)
     }
 
-    /// The two inputs of an element-wise op: `in0` of the output's shape, `in1` the same or
-    /// one value per channel (`[c, 1, 1]`); `what` names the shape rule in the error.
+    /// The two inputs of an element-wise op: `in0` of the output's shape, `in1` the same,
+    /// one value per channel (`[c, 1, 1]`), or one per position of the last axis (`[1, 1, n]`,
+    /// repeated over the rows of `n` of `in0`: tokens modulated by a vector); `what` names the
+    /// shape rule in the error.
     #[cfg_attr(
         not(test),
         deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
@@ -70,29 +74,36 @@ impl Check<'_, '_> {
     pub fn elementwise_pair(&self, what: &'static str) -> Result<Reads> {
         let (a, b) = (self.input(self.o.in0)?, self.input(self.o.in1)?);
         let per_channel = b.shape == [a.shape[0], 1, 1];
-        if a.shape != self.out.shape || !(b.shape == a.shape || per_channel) {
+        let [b0, b1, n] = b.shape;
+        let per_column = b0 == 1 && b1 == 1 && n > 0 && a.len().is_multiple_of(n);
+        if a.shape != self.out.shape || !(b.shape == a.shape || per_channel || per_column) {
             return Err((self.bad)(what));
         }
         Ok([Some(self.o.in0), Some(self.o.in1)])
     }
 }
 
-/// Validates one op; returns the tensors it reads.
-pub(crate) fn check(c: &Check) -> Result<Reads> {
+/// Validates one op, if its kind is in `OPS` (an [`OpSet`]); returns the tensors it reads.
+pub(crate) fn check<const OPS: u32>(c: &Check) -> Result<Reads> {
+    let has = |k: OpKind| OpSet(OPS).contains(k);
     match c.o.kind {
-        OpKind::Conv => conv::check(c),
-        OpKind::Add => add::check(c),
-        OpKind::Mul => mul::check(c),
-        OpKind::Concat => concat::check(c),
-        OpKind::Upsample => upsample::check(c),
-        OpKind::Lut => lut::check(c),
-        OpKind::GroupNorm => group_norm::check(c),
-        OpKind::Transpose => transpose::check(c),
-        OpKind::Slice => slice::check(c),
-        OpKind::MatMul => matmul::check(c),
-        OpKind::Softmax => softmax::check(c),
-        OpKind::ConvTranspose => conv_transpose::check(c),
-        OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed => embed::check(c),
+        OpKind::Conv if has(OpKind::Conv) => conv::check(c),
+        OpKind::Add if has(OpKind::Add) => add::check(c),
+        OpKind::Mul if has(OpKind::Mul) => mul::check(c),
+        OpKind::Concat if has(OpKind::Concat) => concat::check(c),
+        OpKind::Upsample if has(OpKind::Upsample) => upsample::check(c),
+        OpKind::Lut if has(OpKind::Lut) => lut::check(c),
+        OpKind::GroupNorm if has(OpKind::GroupNorm) => group_norm::check(c),
+        OpKind::Transpose if has(OpKind::Transpose) => transpose::check(c),
+        OpKind::Slice if has(OpKind::Slice) => slice::check(c),
+        OpKind::MatMul if has(OpKind::MatMul) => matmul::check(c),
+        OpKind::Softmax if has(OpKind::Softmax) => softmax::check(c),
+        OpKind::ConvTranspose if has(OpKind::ConvTranspose) => conv_transpose::check(c),
+        OpKind::LayerNorm if has(OpKind::LayerNorm) => layer_norm::check(c),
+        k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
+            embed::check(c)
+        }
+        kind => Err(crate::Error::OpNotLinked { kind }),
     }
 }
 
@@ -146,6 +157,14 @@ impl<'p> Run<'_, 'p> {
     pub fn attr(&self) -> [usize; 4] {
         self.o.attr.map(usize::from)
     }
+
+    /// Whether the second input of an element-wise op repeats over rows (`[1, 1, n]` with
+    /// `n > 1`) rather than over each channel's plane.
+    pub fn per_column(&self) -> bool {
+        self.pack
+            .tensor(self.o.in1)
+            .is_some_and(|t| t.shape[0] == 1 && t.shape[1] == 1 && t.shape[2] > 1)
+    }
 }
 
 /// A set of op kinds, one bit per kind code: what an [`crate::Engine`] can run. Firmware
@@ -192,6 +211,7 @@ pub(crate) fn run<const OPS: u32>(r: Run) -> Result<()> {
         OpKind::MatMul if has(OpKind::MatMul) => matmul::run(r),
         OpKind::Softmax if has(OpKind::Softmax) => softmax::run(r),
         OpKind::ConvTranspose if has(OpKind::ConvTranspose) => conv_transpose::run(r),
+        OpKind::LayerNorm if has(OpKind::LayerNorm) => layer_norm::run(r),
         k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
             embed::run(r)
         }

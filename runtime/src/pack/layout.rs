@@ -173,6 +173,8 @@ pub mod op {
     pub const EXTRA: usize = 28;
     /// Flag bit: ReLU fused into a conv.
     pub const FLAG_RELU: u8 = 1;
+    /// Flag of a LayerNorm op: RMSNorm (no centring).
+    pub const FLAG_RMS: u8 = 2;
 }
 
 /// Op kinds and their fields.
@@ -221,6 +223,9 @@ pub enum OpKind {
     /// k_h, k_w, stride, padding of that convolution (`k - 1 - padding`); extra: output
     /// padding; blobs as [`OpKind::Conv`], the weights flipped to `[out_c, in_c, k_h, k_w]`.
     ConvTranspose = 15,
+    /// LayerNorm over the last axis (attr0 = its length n; flag [`op::FLAG_RMS`]: RMSNorm);
+    /// blob: gamma `n` f32, beta `n` f32; extra: eps (f32 bits).
+    LayerNorm = 16,
 }
 
 impl OpKind {
@@ -243,6 +248,7 @@ impl OpKind {
             MatMul,
             Softmax,
             ConvTranspose,
+            LayerNorm,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
@@ -266,6 +272,7 @@ impl OpKind {
             OpKind::MatMul => "MatMul",
             OpKind::Softmax => "Softmax",
             OpKind::ConvTranspose => "ConvTranspose",
+            OpKind::LayerNorm => "LayerNorm",
         }
     }
 

@@ -15,7 +15,7 @@ use super::layout::{
 };
 use crate::error::PackProblem;
 use crate::kernels::quant::{QParams, read_f32, read_i32};
-use crate::ops;
+use crate::ops::{self, OpSet};
 use crate::prediction::PredictionType;
 use crate::schedule::{StepRow, StepTable};
 use crate::{Error, Result};
@@ -189,6 +189,13 @@ pub struct Pack<'a> {
 impl<'a> Pack<'a> {
     /// Validates `bytes` and returns a zero-copy view of it.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        Self::parse_for::<{ OpSet::ALL }>(bytes)
+    }
+
+    /// [`Pack::parse`] for an engine of the op kinds `OPS` (an [`OpSet`]): an op of another
+    /// kind is [`crate::Error::OpNotLinked`], and the validation code of the other kinds is
+    /// not linked (firmware passes the kinds of its one pack).
+    pub fn parse_for<const OPS: u32>(bytes: &'a [u8]) -> Result<Self> {
         let h = Section::Header;
         let len = bytes.len();
         if len < header::SIZE {
@@ -304,7 +311,7 @@ impl<'a> Pack<'a> {
             blob: get(Section::Blob)?,
             offsets,
         };
-        pack.validate()?;
+        pack.validate::<OPS>()?;
         Ok(pack)
     }
 
@@ -383,7 +390,7 @@ impl<'a> Pack<'a> {
             .map_or(within, |o| o.saturating_add(within))
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate<const OPS: u32>(&self) -> Result<()> {
         let m = &self.meta;
         let size = |s: Section, got: usize, expected: usize| {
             if got == expected {
@@ -506,7 +513,7 @@ impl<'a> Pack<'a> {
             let o = self
                 .op(i)
                 .ok_or(err(Section::Ops, at, PackProblem::UnknownOp { code }))?;
-            let inputs = self.check_op(&o, at)?;
+            let inputs = self.check_op::<OPS>(&o, at)?;
             for t in inputs.into_iter().flatten() {
                 if !is_defined(&defined, t) {
                     return Err(err(
@@ -530,7 +537,7 @@ impl<'a> Pack<'a> {
 
     /// Checks one op's tensors, shapes and blob ranges (the op's own module in
     /// [`crate::ops`]); returns the tensors it reads.
-    fn check_op(&self, o: &OpRecord, at: usize) -> Result<[Option<u16>; 2]> {
+    fn check_op<const OPS: u32>(&self, o: &OpRecord, at: usize) -> Result<[Option<u16>; 2]> {
         let bad = |what| err(Section::Ops, at, PackProblem::BadValue(what));
         let tensor = |id: u16| self.tensor(id).ok_or(bad("tensor index out of range"));
         let blob = |k: usize, len: usize| -> Result<&'a [u8]> {
@@ -549,7 +556,7 @@ impl<'a> Pack<'a> {
             blob: &blob,
             bad: &bad,
         };
-        let reads = ops::check(&check)?;
+        let reads = ops::check::<OPS>(&check)?;
         if o.in1 != NO_TENSOR && reads[1].is_none() {
             return Err(bad("this op kind takes one input; in1 must be 0xffff"));
         }

@@ -79,15 +79,16 @@ impl Ctx<'_> {
     }
 
     /// Whether tensor `t`'s storage shape may still change: a movement, matmul or softmax op
-    /// wrote it, and only such ops have read it.
-    fn is_free(&self, t: usize) -> bool {
+    /// (or a step / label table, read by length) wrote it, and only such ops have read it.
+    pub(super) fn is_free(&self, t: usize) -> bool {
         let view_op = |o: &FOp| {
             matches!(
                 o,
                 FOp::Move { .. } | FOp::MatMul { .. } | FOp::Softmax { .. }
             )
         };
-        self.ops.iter().any(|o| o.output() == t && view_op(o))
+        let writer = |o: &FOp| view_op(o) || matches!(o, FOp::Embed { .. });
+        self.ops.iter().any(|o| o.output() == t && writer(o))
             && self
                 .ops
                 .iter()
@@ -97,10 +98,21 @@ impl Ctx<'_> {
     /// Tensor `name` read by node `ni` with the `[c, h, w]` storage its ONNX shape implies:
     /// as it is, relabelled (when free), or a copy.
     pub(super) fn shaped(&mut self, ni: usize, name: &str) -> Result<usize, Error> {
-        let t = self.tensor(self.node_at(ni), name)?;
         let Some(want) = self.dims(name).as_deref().and_then(per_sample) else {
-            return Ok(t);
+            return self.tensor(self.node_at(ni), name);
         };
+        self.stored_as(ni, name, want)
+    }
+
+    /// Tensor `name` read by node `ni` with storage shape `want` (of its length): as it is,
+    /// relabelled (when free), or a copy.
+    pub(super) fn stored_as(
+        &mut self,
+        ni: usize,
+        name: &str,
+        want: [usize; 3],
+    ) -> Result<usize, Error> {
+        let t = self.tensor(self.node_at(ni), name)?;
         let cur = &self.tensors[t];
         if cur.shape == want || cur.len() != want.iter().product::<usize>() {
             return Ok(t);

@@ -9,10 +9,12 @@
 //!    the time MLP. A tensor computed from both becomes one `steps x (classes + 1)` table.
 //! 3. [`ops`] matches the sample path op by op, on the folded graph; chains of
 //!    element-wise ops become lookup-table activations ([`regions`]); reshapes, transposes
-//!    and slices are [`layout`]'s, attention's products and softmax [`attention`]'s.
+//!    and slices are [`layout`]'s, attention's products and softmax [`attention`]'s, LayerNorm
+//!    and RMSNorm (the op or written out) [`norm`]'s.
 
 mod attention;
 mod layout;
+mod norm;
 mod ops;
 mod partition;
 mod regions;

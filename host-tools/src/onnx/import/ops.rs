@@ -15,7 +15,8 @@ pub const SUPPORTED: &str = "Gemm, MatMul (+ Add) with constant weights (on a ve
 rows of tokens), MatMul of two activations (attention), Softmax (last axis), Conv (2-D, group \
 1), ConvTranspose (2-D, group 1, square kernel), Add and Mul of two tensors (same shape or per channel), Concat (channels), \
 Resize / Upsample (nearest, integer factor), GroupNormalization or Reshape-InstanceNormalization-\
-Reshape-Mul-Add (GroupNorm), Transpose (up to four moving axes), Slice / Split / Gather of one \
+Reshape-Mul-Add (GroupNorm), LayerNormalization or its decomposition, RMSNorm written out, \
+Transpose (up to four moving axes), Slice / Split / Gather of one \
 constant index (one axis), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
 element-wise ops of one tensor with scalar constants (Sigmoid, Tanh, Erf, Relu, Gelu, \
 LeakyRelu, Elu, HardSigmoid, HardSwish, Mish, Softplus, Clip, Exp, Add, Sub, Mul, Div, Pow, \
@@ -130,7 +131,10 @@ pub struct Ctx<'a> {
 /// What an op without a matcher usually comes from, for the error.
 fn hint(op: &str) -> &'static str {
     match op {
-        "LayerNormalization" | "ReduceMean" => " (LayerNorm is not a device op yet)",
+        "ReduceMean" => {
+            " (a mean over the last axis is supported inside LayerNorm / RMSNorm written out: \
+             ReduceMean-Sub-Pow-ReduceMean-Add-Sqrt-Div or Pow-ReduceMean-Add-Sqrt-Reciprocal-Mul)"
+        }
         "Div" | "Sub" => {
             " (of two activations, or with a per-channel constant: not a device op yet; with \
              scalar constants it is part of an element-wise function)"
@@ -202,7 +206,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The value of a constant whose elements are all equal, broadcasting to any shape.
-    fn scalar(&self, name: &str) -> Option<f64> {
+    pub(super) fn scalar(&self, name: &str) -> Option<f64> {
         let (dims, v) = self.init(name)?;
         let first = *v.first()?;
         (dims.iter().all(|d| *d == 1) && v.iter().all(|x| *x == first)).then_some(f64::from(first))
@@ -256,6 +260,7 @@ impl<'a> Ctx<'a> {
             "Resize" | "Upsample" => Self::resize,
             "InstanceNormalization" => Self::group_norm_pattern,
             "GroupNormalization" => Self::group_normalization,
+            "LayerNormalization" => Self::layer_normalization,
             "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" => Self::reshape,
             "Transpose" => Self::transpose,
             "Slice" => Self::slice,
@@ -268,7 +273,7 @@ impl<'a> Ctx<'a> {
 
     /// Matches node `ni` (and whatever pattern it starts).
     pub fn node(&mut self, ni: usize) -> Result<(), Error> {
-        if self.consumed.contains(&ni) || self.region(ni)? {
+        if self.consumed.contains(&ni) || self.norm_pattern(ni)? || self.region(ni)? {
             return Ok(());
         }
         let node = self.node_at(ni);
@@ -766,10 +771,27 @@ impl<'a> Ctx<'a> {
     /// An element-wise op of two tensors, the second of the same shape or per channel.
     fn binary(&mut self, ni: usize, op: impl Fn(usize, usize, usize) -> FOp) -> Result<(), Error> {
         let node = self.node_at(ni);
-        let (a, b) = (
-            self.shaped(ni, in_k(node, 0))?,
-            self.shaped(ni, in_k(node, 1))?,
-        );
+        let (na, nb) = (in_k(node, 0), in_k(node, 1));
+        // A vector over the last axis of a token matrix (`[N, D] * [1, D]`, AdaLN modulation):
+        // the vector is stored as `[1, 1, D]` and repeats over the rows.
+        let row_vector = |v: &str, m: &str| -> Option<usize> {
+            let (dv, dm) = (self.dims(v)?, self.dims(m)?);
+            let n = *dv.last()?;
+            let vector = dv.iter().rev().skip(1).all(|d| *d == 1);
+            let rows: usize = dm.iter().rev().skip(1).product();
+            (vector && n > 1 && dm.last() == Some(&n) && rows > 1).then_some(n)
+        };
+        if let Some((m, v, n)) = row_vector(nb, na)
+            .map(|n| (na, nb, n))
+            .or_else(|| row_vector(na, nb).map(|n| (nb, na, n)))
+        {
+            let m = self.tensor(node, m)?;
+            let v = self.stored_as(ni, v, [1, 1, n])?;
+            let y = self.add_tensor(out0(node), self.tensors[m].shape);
+            self.ops.push(op(m, v, y));
+            return Ok(());
+        }
+        let (a, b) = (self.shaped(ni, na)?, self.shaped(ni, nb)?);
         let (sa, sb) = (self.tensors[a].shape, self.tensors[b].shape);
         let (a, b) = if sa == sb || sb == [sa[0], 1, 1] {
             (a, b)
@@ -779,8 +801,8 @@ impl<'a> Ctx<'a> {
             return Err(self.err(
                 node,
                 format!(
-                    "shape mismatch: {sa:?} + {sb:?} (same shapes or a per-channel [c, 1, 1] \
-                     operand)"
+                    "shape mismatch: {sa:?} + {sb:?} (same shapes, a per-channel [c, 1, 1] \
+                     operand, or a vector over the last axis)"
                 ),
             ));
         };

@@ -216,8 +216,20 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                         n.name
                     ))
                 })?;
+                // An element-wise op over rows is reshaped back before its QuantizeLinear.
+                let p = match p.op_type.as_str() {
+                    "Reshape" => p
+                        .input
+                        .first()
+                        .and_then(|i| producer.get(i).copied())
+                        .unwrap_or(p),
+                    _ => p,
+                };
                 let from_dq = |k: usize| -> Result<usize, Error> {
-                    let i = p.input.get(k).map(String::as_str).unwrap_or("");
+                    let mut i = p.input.get(k).map(String::as_str).unwrap_or("");
+                    if let Some(r) = producer.get(i).filter(|r| r.op_type == "Reshape") {
+                        i = r.input.first().map(String::as_str).unwrap_or("");
+                    }
                     let t = src(i).ok_or_else(|| {
                         bad(format!(
                             "node `{}` ({}): input `{i}` must come from DequantizeLinear",
@@ -558,7 +570,7 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 });
             }
             "Sqrt" => {
-                // The GroupNorm pattern written by `group_norm`: op{k}_x32 = Cast(t{x}) ...
+                // The GroupNorm / LayerNorm pattern written by `group_norm`: op{k}_x32 = Cast(t{x}) ...
                 // op{k}_sqrt ... QuantizeLinear(op{k}_back) = t{y}.
                 let k = n.name.strip_suffix("_sqrt").ok_or_else(|| {
                     bad(format!(
@@ -596,13 +608,29 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     .copied()
                     .ok_or_else(|| bad(format!("GroupNorm `{k}`: empty `{k}_eps`")))?;
                 shapes[t] = shapes[x];
-                ops.push(QOp::GroupNorm {
-                    input: x,
-                    output: t,
-                    groups,
-                    gamma: f32s(&format!("{k}_gamma"))?,
-                    beta: f32s(&format!("{k}_beta"))?,
-                    eps,
+                let (gamma, beta) = (f32s(&format!("{k}_gamma"))?, f32s(&format!("{k}_beta"))?);
+                let layer = format!("{k}_layer");
+                ops.push(match inits.contains_key(layer.as_str()) {
+                    false => QOp::GroupNorm {
+                        input: x,
+                        output: t,
+                        groups,
+                        gamma,
+                        beta,
+                        eps,
+                    },
+                    true => match i64s(&layer)?[..] {
+                        [n, center] => QOp::LayerNorm {
+                            input: x,
+                            output: t,
+                            n: n as usize,
+                            gamma,
+                            beta,
+                            eps,
+                            center: center != 0,
+                        },
+                        _ => return Err(bad(format!("LayerNorm `{k}`: bad `{layer}`"))),
+                    },
                 });
             }
             _ => {}

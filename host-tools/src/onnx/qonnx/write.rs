@@ -137,10 +137,27 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 }
             }
             QOp::Add { a, b: bb, .. } | QOp::Mul { a, b: bb, .. } => {
-                let (fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
+                let (mut fa, fb) = (dq(&mut b, *a), dq(&mut b, *bb));
                 let name = op.name();
-                let f = format!("op{k}_{}", name.to_lowercase());
+                let mut f = format!("op{k}_{}", name.to_lowercase());
+                // A vector repeated over rows: `a` as `[rows, n]`, broadcast, then back.
+                let columns = match g.tensors[*bb].shape {
+                    [1, 1, n] if n > 1 => Some(n),
+                    _ => None,
+                };
+                if let Some(n) = columns {
+                    let rows = (g.tensors[*a].len() / n) as i64;
+                    let s = b.init_i64(&format!("op{k}_rows"), &[2], &[rows, n as i64]);
+                    b.node("Reshape", &[&fa, &s], &[&format!("op{k}_a_rows")], &[]);
+                    fa = format!("op{k}_a_rows");
+                }
                 b.node(name, &[&fa, &fb], &[&f], &[]);
+                if columns.is_some() {
+                    let s = b.init_i64(&format!("op{k}_shape"), &[4], &dims4(oshape));
+                    let back = format!("op{k}_back");
+                    b.node("Reshape", &[&f, &s], &[&back], &[]);
+                    f = back;
+                }
                 q(&mut b, &f, out);
             }
             QOp::Concat { a, b: bb, .. } => {
@@ -192,7 +209,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     &[("axis", Attr::Int(0))],
                 );
             }
-            QOp::GroupNorm { .. } => group_norm(&mut b, k, g, op),
+            QOp::GroupNorm { .. } | QOp::LayerNorm { .. } => group_norm(&mut b, k, g, op),
             QOp::Move { input, how, .. } => {
                 let n = |s: &str| format!("op{k}_{s}");
                 let body = match how {
@@ -372,37 +389,52 @@ pub fn expose_tensors(m: &mut ModelProto, g: &QGraph) {
     }
 }
 
-/// GroupNorm as the kernel computes it (runtime `kernels::reference::norm`): integer
-/// statistics, then the same `f32` operations in the same order, ending in a
-/// QuantizeLinear of scale 1 (round half to even, add the zero point, saturate); `op` is a
-/// [`QOp::GroupNorm`] (nothing is written for any other op). The source
-/// `gamma`, `beta` and `eps` are kept as initializers `op{k}_gamma`, `op{k}_beta`,
-/// `op{k}_eps` that no node reads, so [`read`] recovers the op exactly.
+/// GroupNorm, LayerNorm and RMSNorm as the kernel computes them (runtime
+/// `kernels::reference::norm`): integer statistics, then the same `f32` operations in the same
+/// order, ending in a QuantizeLinear of scale 1 (round half to even, add the zero point,
+/// saturate); `op` is a [`QOp::GroupNorm`] or [`QOp::LayerNorm`] (nothing is written for any
+/// other op). The source `gamma`, `beta` and `eps` (and for a LayerNorm `op{k}_layer` = `[n,
+/// center]`) are kept as initializers no node reads, so [`read`] recovers the op exactly.
 fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
-    let QOp::GroupNorm {
-        input,
-        output: out,
-        groups,
-        gamma,
-        beta,
-        eps,
-    } = op
-    else {
-        return;
+    let n = |s: &str| format!("op{k}_{s}");
+    let (input, out, gamma, beta, eps, center, grouped) = match op {
+        QOp::GroupNorm {
+            input,
+            output,
+            groups,
+            gamma,
+            beta,
+            eps,
+        } => {
+            let [c, h, w] = g.tensors[*output].shape;
+            let grouped = [*groups, c / (*groups).max(1), h * w];
+            (*input, *output, gamma, beta, *eps, true, grouped)
+        }
+        QOp::LayerNorm {
+            input,
+            output,
+            n: len,
+            gamma,
+            beta,
+            eps,
+            center,
+        } => {
+            let rows = g.tensors[*output].len() / (*len).max(1);
+            b.init_i64(&n("layer"), &[2], &[*len as i64, i64::from(*center)]);
+            (*input, *output, gamma, beta, *eps, *center, [rows, *len, 1])
+        }
+        _ => return,
     };
-    let (input, out, groups, eps) = (*input, *out, *groups, *eps);
     let row0 = &g.qparams[0];
     let (qx, qy) = (row0[g.tensors[input].qparam], row0[g.tensors[out].qparam]);
-    let [c, h, w] = g.tensors[out].shape;
-    let per_group = c / groups.max(1);
-    let n_values = per_group * h * w;
-    let n = |s: &str| format!("op{k}_{s}");
-    b.init_f32(&n("gamma"), &[c as i64], gamma);
-    b.init_f32(&n("beta"), &[c as i64], beta);
+    let [groups, per_group, plane] = grouped;
+    let n_values = per_group * plane;
+    b.init_f32(&n("gamma"), &[gamma.len() as i64], gamma);
+    b.init_f32(&n("beta"), &[beta.len() as i64], beta);
     b.init_f32(&n("eps"), &[], &[eps]);
-    let grouped = [1, groups as i64, per_group as i64, (h * w) as i64];
+    let grouped = [1, groups as i64, per_group as i64, plane as i64];
     let shape_g = b.init_i64(&n("shape_g"), &[4], &grouped);
-    let shape = b.init_i64(&n("shape"), &[4], &dims4([c, h, w]));
+    let shape = b.init_i64(&n("shape"), &[4], &dims4(g.tensors[out].shape));
     let axes = b.init_i64(&n("axes"), &[2], &[2, 3]);
     let zx = b.init_i32(&n("zx"), &[], &[qx.zero_point]);
     let count = b.init_i32(&n("count"), &[], &[n_values as i32]);
@@ -418,33 +450,54 @@ fn group_norm(b: &mut GraphBuilder, k: usize, g: &QGraph, op: &QOp) {
         .zip(beta)
         .map(|(ga, be)| norm::affine(*ga, *be, qy.scale))
         .unzip();
-    let affine_dims = [1, groups as i64, per_group as i64, 1];
+    // GroupNorm: one value per channel of each group; LayerNorm: one per position of the
+    // axis, the same for every row.
+    let affine_dims = if gamma.len() == per_group {
+        [1, 1, per_group as i64, 1]
+    } else {
+        [1, groups as i64, per_group as i64, 1]
+    };
     let gs = b.init_f32(&n("gamma_q"), &affine_dims, &gs);
     let bs = b.init_f32(&n("beta_q"), &affine_dims, &bs);
     let x = format!("t{input}");
     let to = |t: DataType| [("to", Attr::Int(t as i64))];
     // Sums in int32 (exact below 33,000 values per group, the pack's limit), `n s2 - s1^2`
     // in f64 (every integer below 2^53 is exact), rounded once to f32 as the device's i64.
+    // RMSNorm takes s1 as 0.
     b.node("Cast", &[&x], &[&n("x32")], &to(DataType::Int32));
     b.node("Sub", &[&n("x32"), &zx], &[&n("d")], &[]);
     b.node("Reshape", &[&n("d"), &shape_g], &[&n("dg")], &[]);
     let sum = [("keepdims", Attr::Int(1))];
-    b.node("ReduceSum", &[&n("dg"), &axes], &[&n("s1")], &sum);
+    if center {
+        b.node("ReduceSum", &[&n("dg"), &axes], &[&n("s1")], &sum);
+    }
     b.node("Mul", &[&n("dg"), &n("dg")], &[&n("d2")], &[]);
     b.node("ReduceSum", &[&n("d2"), &axes], &[&n("s2")], &sum);
-    b.node("Cast", &[&n("s1")], &[&n("s1_f64")], &to(DataType::Double));
+    if center {
+        b.node("Cast", &[&n("s1")], &[&n("s1_f64")], &to(DataType::Double));
+    }
     b.node("Cast", &[&n("s2")], &[&n("s2_f64")], &to(DataType::Double));
     b.node("Mul", &[&n("s2_f64"), &count64], &[&n("ns2")], &[]);
-    b.node("Mul", &[&n("s1_f64"), &n("s1_f64")], &[&n("s1s1")], &[]);
-    b.node("Sub", &[&n("ns2"), &n("s1s1")], &[&n("v")], &[]);
-    b.node("Cast", &[&n("v")], &[&n("vf")], &to(DataType::Float));
+    let v = if center {
+        b.node("Mul", &[&n("s1_f64"), &n("s1_f64")], &[&n("s1s1")], &[]);
+        b.node("Sub", &[&n("ns2"), &n("s1s1")], &[&n("v")], &[]);
+        n("v")
+    } else {
+        n("ns2")
+    };
+    b.node("Cast", &[&v], &[&n("vf")], &to(DataType::Float));
     b.node("Add", &[&n("vf"), &offset], &[&n("den")], &[]);
     b.node("Sqrt", &[&n("den")], &[&n("sqrt")], &[]);
     b.node("Div", &[&one, &n("sqrt")], &[&n("inv")], &[]);
     b.node("Mul", &[&n("inv"), &gs], &[&n("a")], &[]);
     b.node("Mul", &[&n("dg"), &count], &[&n("nd")], &[]);
-    b.node("Sub", &[&n("nd"), &n("s1")], &[&n("u")], &[]);
-    b.node("Cast", &[&n("u")], &[&n("uf")], &to(DataType::Float));
+    let u = if center {
+        b.node("Sub", &[&n("nd"), &n("s1")], &[&n("u")], &[]);
+        n("u")
+    } else {
+        n("nd")
+    };
+    b.node("Cast", &[&u], &[&n("uf")], &to(DataType::Float));
     b.node("Mul", &[&n("uf"), &n("a")], &[&n("ua")], &[]);
     b.node("Add", &[&n("ua"), &bs], &[&n("shifted")], &[]);
     b.node("Reshape", &[&n("shifted"), &shape], &[&n("back")], &[]);

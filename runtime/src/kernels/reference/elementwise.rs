@@ -21,27 +21,31 @@ pub fn dequantize(x: &[i8], q: QParams, y: &mut [f32]) {
 }
 
 /// `y = Q(DQ(a) + DQ(b))`. `b` either has the length of `a`, or holds one value per channel
-/// of `a` (`a.len() / b.len()` consecutive elements each), broadcast over the spatial axes.
-pub fn add(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
-    binary(a, qa, b, qb, qy, y, |u, v| u + v);
+/// of `a` (`a.len() / b.len()` consecutive elements each), broadcast over the spatial axes, or
+/// with `columns` one value per position of rows of `b.len()` (a vector added to every token).
+pub fn add(a: &[i8], qa: QParams, b: (&[i8], QParams, bool), qy: QParams, y: &mut [i8]) {
+    binary(a, qa, b, qy, y, |u, v| u + v);
 }
 
 /// `y = Q(DQ(a) * DQ(b))`, `b` shaped as in [`add`]: the product of two activations, as in
 /// scale-shift modulation (`h * (1 + scale)`) and gating.
-pub fn mul(a: &[i8], qa: QParams, b: &[i8], qb: QParams, qy: QParams, y: &mut [i8]) {
-    binary(a, qa, b, qb, qy, y, |u, v| u * v);
+pub fn mul(a: &[i8], qa: QParams, b: (&[i8], QParams, bool), qy: QParams, y: &mut [i8]) {
+    binary(a, qa, b, qy, y, |u, v| u * v);
 }
 
-/// `y = Q(f(DQ(a), DQ(b)))` with `b` of `a`'s length or one value per channel.
+/// `y = Q(f(DQ(a), DQ(b)))` with `b` of `a`'s length, one value per channel, or (`columns`)
+/// one per position of each row.
 fn binary(
     a: &[i8],
     qa: QParams,
-    b: &[i8],
-    qb: QParams,
+    (b, qb, columns): (&[i8], QParams, bool),
     qy: QParams,
     y: &mut [i8],
     f: impl Fn(f32, f32) -> f32,
 ) {
+    if columns {
+        return by_rows(a, qa, (b, qb), qy, y, &f);
+    }
     let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
         return;
     };
@@ -49,6 +53,25 @@ fn binary(
         let vb = qb.dequantize(*bv);
         for (o, av) in y_c.iter_mut().zip(a_c) {
             *o = qy.quantize(f(qa.dequantize(*av), vb));
+        }
+    }
+}
+
+/// [`binary`] with `b` repeated over rows of `b.len()`; kept out of line (and `f` a trait
+/// object) so that firmware without token models does not carry a second unrolled copy.
+#[inline(never)]
+fn by_rows(
+    a: &[i8],
+    qa: QParams,
+    (b, qb): (&[i8], QParams),
+    qy: QParams,
+    y: &mut [i8],
+    f: &dyn Fn(f32, f32) -> f32,
+) {
+    let n = b.len().max(1);
+    for (a_r, y_r) in a.chunks(n).zip(y.chunks_mut(n)) {
+        for ((o, av), bv) in y_r.iter_mut().zip(a_r).zip(b) {
+            *o = qy.quantize(f(qa.dequantize(*av), qb.dequantize(*bv)));
         }
     }
 }
@@ -89,6 +112,20 @@ mod tests {
     }
 
     #[test]
+    fn a_row_vector_repeats_over_every_row() {
+        let mut rng = Lcg(8);
+        let (qa, qb, qy) = (qp(&mut rng), qp(&mut rng), qp(&mut rng));
+        let a: Vec<i8> = (0..4 * 6).map(|_| rng.i8()).collect();
+        let b: Vec<i8> = (0..6).map(|_| rng.i8()).collect();
+        let mut y = std::vec![0i8; 24];
+        mul(&a, qa, (&b, qb, true), qy, &mut y);
+        for (i, o) in y.iter().enumerate() {
+            let v = qa.dequantize(a[i]) * qb.dequantize(b[i % 6]);
+            assert_eq!(*o, qy.quantize(v), "{i}");
+        }
+    }
+
+    #[test]
     fn add_matches_float_and_is_exact_to_the_onnx_definition() {
         let mut rng = Lcg(3);
         let mut hist = [0usize; 3];
@@ -99,7 +136,7 @@ mod tests {
                 .map(|_| rng.i8())
                 .collect();
             let mut y = std::vec![0i8; 36];
-            add(&a, qa, &b, qb, qy, &mut y);
+            add(&a, qa, (&b, qb, false), qy, &mut y);
             let expect: Vec<i8> = (0..36)
                 .map(|i| {
                     let bv = if broadcast { b[i / 9] } else { b[i] };

@@ -1,4 +1,9 @@
-//! GroupNorm with exact integer statistics.
+//! GroupNorm, LayerNorm and RMSNorm with exact integer statistics.
+//!
+//! LayerNorm over the last axis of `[rows, n]` is the GroupNorm of `rows * n` channels of one
+//! value in `rows` groups, with the affine parameters repeating every `n` channels
+//! ([`GroupNormGeometry::layer`]); RMSNorm is LayerNorm without the centring (`s1` taken as 0
+//! below).
 //!
 //! Per group of `n` values with `d = q - z`, the sums `s1 = sum(d)` and `s2 = sum(d^2)` are
 //! exact in `i64`, and so are `v = n s2 - s1^2 = n^2 var_q` and every centred value
@@ -31,9 +36,37 @@ pub struct GroupNormGeometry {
     pub groups: usize,
     /// Added to the variance.
     pub eps: f32,
+    /// The affine parameters repeat every `period` channels (`channels` for GroupNorm).
+    pub period: usize,
+    /// Subtract the mean (false: RMSNorm).
+    pub center: bool,
 }
 
 impl GroupNormGeometry {
+    /// GroupNorm of `[channels, plane]` in `groups` groups.
+    pub fn group(channels: usize, plane: usize, groups: usize, eps: f32) -> Self {
+        Self {
+            channels,
+            plane,
+            groups,
+            eps,
+            period: channels,
+            center: true,
+        }
+    }
+
+    /// LayerNorm (`center`) or RMSNorm over the last axis, `n` values, of `len` values.
+    pub fn layer(len: usize, n: usize, eps: f32, center: bool) -> Self {
+        Self {
+            channels: len,
+            plane: 1,
+            groups: len.checked_div(n).unwrap_or(0),
+            eps,
+            period: n,
+            center,
+        }
+    }
+
     /// Values per group (`channels / groups * plane`), 0 without groups.
     pub fn group_len(&self) -> usize {
         self.channels
@@ -80,6 +113,9 @@ pub fn group_norm(
             s1 += d;
             s2 += d * d;
         }
+        if !g.center {
+            s1 = 0;
+        }
         let inv = 1.0 / sqrt((n * s2 - s1 * s1) as f32 + c);
         // u = n (q - z) - s1 = n q - (n z + s1), in i32: exact for groups of up to 4 M values
         // (|u| <= 2 n 255); wrapping beyond, so an absurd pack cannot make it panic.
@@ -90,7 +126,7 @@ pub fn group_norm(
             .zip(y_g.chunks_exact_mut(g.plane))
             .enumerate()
         {
-            let ch = gi * per_group + ci;
+            let ch = (gi * per_group + ci) % g.period.max(1);
             let (gs, bs) = affine(read_f32(gamma, ch), read_f32(beta, ch), qy.scale);
             let a = inv * gs;
             for (o, v) in y_c.iter_mut().zip(x_c) {
@@ -113,12 +149,7 @@ mod tests {
         let mut rng = Lcg(5);
         let mut hist = [0usize; 3];
         for (channels, plane, groups) in [(8, 16, 4), (16, 64, 8), (4, 1, 1), (6, 9, 3)] {
-            let g = GroupNormGeometry {
-                channels,
-                plane,
-                groups,
-                eps: 1e-5,
-            };
+            let g = GroupNormGeometry::group(channels, plane, groups, 1e-5);
             let qx = QParams {
                 scale: 0.03,
                 zero_point: rng.i8() as i32 / 2,
@@ -155,5 +186,52 @@ mod tests {
             assert_within_one_lsb(&y, &expect, &mut hist);
         }
         std::println!("group norm vs float: |diff| histogram 0/1/2+ = {hist:?}");
+    }
+
+    #[test]
+    fn layer_and_rms_norm_match_float_within_one_lsb() {
+        let mut rng = Lcg(9);
+        let mut hist = [0usize; 3];
+        for (rows, n, center) in [
+            (16, 32, true),
+            (1, 64, true),
+            (5, 24, false),
+            (1, 16, false),
+        ] {
+            let g = GroupNormGeometry::layer(rows * n, n, 1e-5, center);
+            let (qx, qy) = (
+                QParams {
+                    scale: 0.04,
+                    zero_point: rng.i8() as i32 / 2,
+                },
+                QParams {
+                    scale: 0.03,
+                    zero_point: rng.i8() as i32 / 4,
+                },
+            );
+            let x: Vec<i8> = (0..rows * n).map(|_| rng.i8() / 2 + 5).collect();
+            let gamma: Vec<f32> = (0..n).map(|_| 0.5 + rng.unit()).collect();
+            let beta: Vec<f32> = (0..n).map(|_| rng.unit() - 0.5).collect();
+            let mut y = std::vec![0i8; x.len()];
+            let (gb, bb) = (scales_bytes(&gamma), scales_bytes(&beta));
+            group_norm(&x, qx, &g, &gb, &bb, qy, &mut y);
+            let mut expect = Vec::new();
+            for row in x.chunks(n) {
+                let vals: Vec<f64> = row.iter().map(|v| f64::from(qx.dequantize(*v))).collect();
+                let mean = if center {
+                    vals.iter().sum::<f64>() / n as f64
+                } else {
+                    0.0
+                };
+                let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+                for (i, v) in vals.iter().enumerate() {
+                    let out =
+                        (v - mean) / (var + 1e-5).sqrt() * f64::from(gamma[i]) + f64::from(beta[i]);
+                    expect.push(qy.quantize(out as f32));
+                }
+            }
+            assert_within_one_lsb(&y, &expect, &mut hist);
+        }
+        assert!(hist[0] > 10 * hist[1], "{hist:?}");
     }
 }
