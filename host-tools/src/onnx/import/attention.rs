@@ -2,7 +2,7 @@
 //! Softmax over the last axis. Their operands keep the ONNX shapes the exporter wrote; the
 //! reshapes and transposes around them are [`super::layout`]'s.
 
-use super::ops::{Ctx, attr_i, in_k, out0};
+use super::ops::{Ctx, attr_i, from_end, in_k, out0};
 use crate::error::Error;
 use crate::ir::FOp;
 use edgediff_runtime::kernels::reference::MatMulGeometry;
@@ -57,7 +57,7 @@ impl Ctx<'_> {
             .ok_or_else(|| self.err(node, "the input shape could not be inferred".into()))?;
         let rank = dims.len() as i64;
         let axis = attr_i(node, "axis").unwrap_or(-1);
-        let axis = if axis < 0 { axis + rank } else { axis };
+        let axis = from_end(axis, dims.len());
         let n = dims.last().copied().unwrap_or(0);
         if axis != rank - 1 || n == 0 {
             return Err(self.err(

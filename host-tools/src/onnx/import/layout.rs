@@ -8,7 +8,7 @@
 //! ops carry their own view of their operands (from the ONNX shapes), so their outputs'
 //! storage shapes are free until such an op reads them.
 
-use super::ops::{Ctx, attr_i, attr_ints, in_k, out0, per_sample};
+use super::ops::{Ctx, attr_i, attr_ints, from_end, in_k, out0, per_sample};
 use crate::error::Error;
 use crate::ir::{FOp, Movement};
 use edgediff_runtime::kernels::reference::SliceGeometry;
@@ -199,8 +199,7 @@ impl Ctx<'_> {
         let name = in_k(node, 0);
         let x = self.tensor(node, name)?;
         let dims = self.dims_or_err(ni, name)?;
-        let rank = dims.len() as i64;
-        let a = if axis < 0 { axis + rank } else { axis };
+        let a = from_end(axis, dims.len());
         let Some(&size) = usize::try_from(a).ok().and_then(|a| dims.get(a)) else {
             return Err(self.err(node, format!("axis {axis} outside the shape {dims:?}")));
         };
@@ -248,7 +247,6 @@ impl Ctx<'_> {
         let (Some(starts), Some(ends)) = (ints(1), ints(2)) else {
             return Err(self.err(node, "starts and ends must be constants".into()));
         };
-        let rank = dims.len() as i64;
         let axes = ints(3).unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = ints(4).unwrap_or_else(|| vec![1; starts.len()]);
         if steps.iter().any(|s| *s != 1) || axes.len() != starts.len() || ends.len() != starts.len()
@@ -260,7 +258,7 @@ impl Ctx<'_> {
         }
         let mut cut = vec![];
         for ((axis, s), e) in axes.iter().zip(&starts).zip(&ends) {
-            let a = if *axis < 0 { axis + rank } else { *axis };
+            let a = from_end(*axis, dims.len());
             let size = dims.get(a.max(0) as usize).copied().unwrap_or(0) as i64;
             let clamp = |v: i64| {
                 if v < 0 {
@@ -292,11 +290,7 @@ impl Ctx<'_> {
         let node = self.node_at(ni);
         let dims = self.dims_or_err(ni, in_k(node, 0))?;
         let axis = attr_i(node, "axis").unwrap_or(0);
-        let a = if axis < 0 {
-            axis + dims.len() as i64
-        } else {
-            axis
-        };
+        let a = from_end(axis, dims.len());
         let size = dims.get(a.max(0) as usize).copied().unwrap_or(0);
         let parts = node.output.len();
         let sizes: Vec<usize> = match (attr_ints(node, "split"), self.init(in_k(node, 1))) {
@@ -323,16 +317,11 @@ impl Ctx<'_> {
         let idx = self.init(in_k(node, 1)).map(|(_, v)| v.clone());
         let dims = self.dims_or_err(ni, in_k(node, 0))?;
         let axis = attr_i(node, "axis").unwrap_or(0);
-        let a = if axis < 0 {
-            axis + dims.len() as i64
-        } else {
-            axis
-        };
-        let size = dims.get(a.max(0) as usize).copied().unwrap_or(0) as i64;
+        let a = from_end(axis, dims.len());
+        let size = dims.get(a.max(0) as usize).copied().unwrap_or(0);
         match idx.as_deref() {
             Some([i]) => {
-                let i = *i as i64;
-                let i = if i < 0 { i + size } else { i };
+                let i = from_end(*i as i64, size);
                 self.slice_axis(ni, out0(node), a, i.max(0) as usize, 1)
             }
             _ => Err(self.err(

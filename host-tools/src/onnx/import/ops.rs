@@ -84,6 +84,11 @@ pub(super) fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
         .map(|a| String::from_utf8_lossy(&a.s).to_string())
 }
 
+/// An ONNX axis or index `i` of a dimension of `len`: negative values count from the end.
+pub(super) fn from_end(i: i64, len: usize) -> i64 {
+    if i < 0 { i + len as i64 } else { i }
+}
+
 pub(super) fn out0(n: &NodeProto) -> &str {
     n.output.first().map(String::as_str).unwrap_or("")
 }
@@ -816,7 +821,7 @@ impl<'a> Ctx<'a> {
         let node = self.node_at(ni);
         let rank = self.shapes.get(out0(node)).map_or(4, Vec::len) as i64;
         let axis = attr_i(node, "axis").unwrap_or(0);
-        let axis = if axis < 0 { axis + rank } else { axis };
+        let axis = from_end(axis, rank as usize);
         if node.input.len() != 2 {
             return Err(self.err(
                 node,
