@@ -2,7 +2,7 @@
 //! and error reports).
 
 use crate::ir::{FOp, FloatGraph};
-use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry};
+use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry, row_vector};
 
 /// Every tensor's value for sample `x` at sampling step `step` with class `label`
 /// (`num_classes` = the null label).
@@ -57,7 +57,7 @@ pub fn evaluate_with(
                 // `b`: same length, one value per channel, or (stored `[1, 1, n]`) a vector
                 // repeated over rows of `n`.
                 let plane = va.len() / vb.len().max(1);
-                let columns = matches!(g.tensors[*b].shape, [1, 1, n] if n > 1);
+                let columns = row_vector(g.tensors[*b].shape).is_some();
                 let at = |i: usize| {
                     if columns {
                         vb[i % vb.len()]

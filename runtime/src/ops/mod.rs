@@ -163,7 +163,8 @@ impl<'p> Run<'_, 'p> {
     pub fn per_column(&self) -> bool {
         self.pack
             .tensor(self.o.in1)
-            .is_some_and(|t| t.shape[0] == 1 && t.shape[1] == 1 && t.shape[2] > 1)
+            .and_then(|t| crate::kernels::reference::row_vector(t.shape))
+            .is_some()
     }
 }
 

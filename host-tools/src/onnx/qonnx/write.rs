@@ -10,7 +10,7 @@ use crate::onnx::metadata::{
     prediction_name,
 };
 use edgediff_runtime::kernels::quant::multiplier;
-use edgediff_runtime::kernels::reference::{MatMulGeometry, norm, softmax};
+use edgediff_runtime::kernels::reference::{MatMulGeometry, norm, row_vector, softmax};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -141,10 +141,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let name = op.name();
                 let mut f = format!("op{k}_{}", name.to_lowercase());
                 // A vector repeated over rows: `a` as `[rows, n]`, broadcast, then back.
-                let columns = match g.tensors[*bb].shape {
-                    [1, 1, n] if n > 1 => Some(n),
-                    _ => None,
-                };
+                let columns = row_vector(g.tensors[*bb].shape);
                 if let Some(n) = columns {
                     let rows = (g.tensors[*a].len() / n) as i64;
                     let s = b.init_i64(&format!("op{k}_rows"), &[2], &[rows, n as i64]);

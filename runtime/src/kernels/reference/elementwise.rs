@@ -20,6 +20,16 @@ pub fn dequantize(x: &[i8], q: QParams, y: &mut [f32]) {
     }
 }
 
+/// The row length `n` when the second input of an element-wise op, of storage shape `shape`,
+/// is a vector repeated over rows (`[1, 1, n]`, `n > 1`); `None` when it is broadcast per
+/// channel or has the first input's shape. One rule for the pack, the host and the int8 ONNX.
+pub fn row_vector(shape: [usize; 3]) -> Option<usize> {
+    match shape {
+        [1, 1, n] if n > 1 => Some(n),
+        _ => None,
+    }
+}
+
 /// `y = Q(DQ(a) + DQ(b))`. `b` either has the length of `a`, or holds one value per channel
 /// of `a` (`a.len() / b.len()` consecutive elements each), broadcast over the spatial axes, or
 /// with `columns` one value per position of rows of `b.len()` (a vector added to every token).

@@ -12,7 +12,7 @@ mod resize;
 pub mod softmax;
 
 pub use conv::{ConvGeometry, DenseParams, conv2d};
-pub use elementwise::{add, dequantize, lut, mul, quantize, requantize_copy};
+pub use elementwise::{add, dequantize, lut, mul, quantize, requantize_copy, row_vector};
 pub use layout::{SliceGeometry, slice, transpose};
 pub use matmul::{MatMulGeometry, matmul};
 pub use norm::{GroupNormGeometry, group_norm};
