@@ -3,7 +3,7 @@
 //! scales. Prints `kernel check: <outputs> outputs, <mismatches> mismatches`.
 
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::{ConvGeometry, DenseParams};
+use edgediff_runtime::kernels::reference::{ConvGeometry, ConvSpec, DenseParams};
 use edgediff_runtime::kernels::{optimized, reference};
 use static_cell::ConstStaticCell;
 
@@ -47,25 +47,29 @@ pub fn run(cases: usize) -> (usize, usize) {
             // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths.
             ConvGeometry::linear(1 + rng.below(1100), 1 + rng.below(7))
         } else {
-            ConvGeometry {
-                in_c: 1 + rng.below(24),
-                in_h: 1 + rng.below(10),
-                in_w: 1 + rng.below(10),
-                out_c: 1 + rng.below(16),
-                k_h: k,
-                k_w: k,
-                stride: 1 + rng.below(2),
-                pad: rng.below(k as u32 / 2 + 1),
-                up: 1,
-                out_pad: 0,
+            // Some grouped (depthwise when one channel per group) and dilated.
+            let groups = [1, 1, 2, 4][rng.below(4)];
+            let pad = rng.below(k as u32 / 2 + 1);
+            ConvSpec {
+                dilation: 1 + rng.below(2),
+                groups,
+                ..ConvSpec::new([k, k], 1 + rng.below(2), pad)
             }
+            .on(
+                [
+                    groups * (1 + rng.below(8)),
+                    1 + rng.below(10),
+                    1 + rng.below(10),
+                ],
+                groups * (1 + rng.below(16 / groups as u32)), // bias holds 16
+            )
         };
         let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
             continue;
         };
         let (nx, nw, ny) = (
             g.in_c * g.in_h * g.in_w,
-            g.out_c * g.in_c * g.k_h * g.k_w,
+            g.out_c * g.taps(),
             g.out_c * oh * ow,
         );
         if nx > X_MAX || nw > W_MAX || ny > Y_MAX {

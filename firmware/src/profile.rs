@@ -6,8 +6,7 @@
 
 use crate::board::Board;
 use edgediff_runtime::engine::Engine;
-use edgediff_runtime::kernels::reference::ConvGeometry;
-use edgediff_runtime::pack::layout::OpKind;
+use edgediff_runtime::pack::layout::{OpKind, conv};
 
 /// Runs sampling step 0 once (zero input, label 0) and prints every op's cost.
 pub fn ops(
@@ -20,8 +19,9 @@ pub fn ops(
     engine.run_observed(0, 0, &mut |i, o, _| {
         let spent = board.now() - start;
         let macs = match (o.kind, pack.tensor(o.in0), pack.tensor(o.out)) {
-            (OpKind::Conv, Some(x), Some(y)) => {
-                ConvGeometry::new(x.shape, y.shape[0], o.attr.map(usize::from)).macs()
+            (k @ (OpKind::Conv | OpKind::ConvTranspose), Some(x), Some(y)) => {
+                conv::decode(o.attr, o.extra, k == OpKind::ConvTranspose)
+                    .map_or(0, |s| s.on(x.shape, y.shape[0]).macs())
             }
             _ => 0,
         };

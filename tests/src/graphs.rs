@@ -5,7 +5,7 @@ use crate::simulate::evaluate;
 use edgediff::ir::Activation;
 use edgediff::ir::{Movement, QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::{MatMulGeometry, SliceGeometry, softmax};
+use edgediff_runtime::kernels::reference::{ConvSpec, MatMulGeometry, SliceGeometry, softmax};
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
@@ -27,9 +27,21 @@ impl Weights {
     /// A conv `io = [input, output]`, `dims = [in_c, out_c, k, stride, pad]`, with symmetric
     /// per-channel int8 weights of He-like scale.
     pub fn conv(&mut self, io: [usize; 2], dims: [usize; 5], relu: bool) -> QOp {
-        let [input, output] = io;
         let [in_c, out_c, k, stride, pad] = dims;
-        let taps = in_c * k * k;
+        self.conv_with(io, [in_c, out_c], ConvSpec::new([k, k], stride, pad), relu)
+    }
+
+    /// A conv `io = [input, output]` of `spec` from `in_c` to `out_c` channels, weights as
+    /// [`Self::conv`]'s.
+    pub fn conv_with(
+        &mut self,
+        io: [usize; 2],
+        [in_c, out_c]: [usize; 2],
+        spec: ConvSpec,
+        relu: bool,
+    ) -> QOp {
+        let [input, output] = io;
+        let taps = in_c / spec.groups * spec.kernel[0] * spec.kernel[1];
         let w = self.normals(out_c * taps);
         let mut weights = Vec::with_capacity(w.len());
         let mut w_scales = Vec::with_capacity(out_c);
@@ -52,11 +64,7 @@ impl Weights {
             weights,
             bias,
             w_scales,
-            kernel: [k, k],
-            stride,
-            pad,
-            up: 1,
-            out_pad: 0,
+            spec,
             relu,
         }
     }
@@ -65,14 +73,8 @@ impl Weights {
     /// equivalent conv: `dims = [in_c, out_c, k, up, pad, out_pad]`.
     pub fn conv_transpose(&mut self, io: [usize; 2], dims: [usize; 6]) -> QOp {
         let [in_c, out_c, k, up, pad, out_pad] = dims;
-        let mut op = self.conv(io, [in_c, out_c, k, 1, k - 1 - pad], false);
-        if let QOp::Conv {
-            up: u, out_pad: o, ..
-        } = &mut op
-        {
-            (*u, *o) = (up, out_pad);
-        }
-        op
+        let spec = ConvSpec::stuffed([k, k], up, k - 1 - pad, out_pad);
+        self.conv_with(io, [in_c, out_c], spec, false)
     }
 }
 
@@ -121,6 +123,15 @@ pub fn calibrate(g: &mut QGraph, steps: usize, per_step: bool, seed: u64) {
         .collect();
     for t in 0..n {
         g.tensors[t].qparam = t;
+    }
+    // Copies and selections keep their input's quantization on the device (as the quantizer
+    // sets it).
+    for op in &g.ops {
+        if let QOp::Move { input, output, .. } | QOp::Upsample { input, output, .. } = op {
+            for row in &mut g.qparams {
+                row[*output] = row[*input];
+            }
+        }
     }
     let qparams = g.qparams.clone();
     for op in &mut g.ops {
@@ -258,7 +269,7 @@ pub fn conv_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
         QOp::Upsample {
             input: 6,
             output: 7,
-            factor: 2,
+            factor: [2, 2],
         },
         QOp::Concat {
             a: 7,
@@ -554,5 +565,106 @@ pub fn norm_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
         output: 6,
     };
     calibrate_with_fixed(&mut g, steps, per_step, seed, &[7], emb_q);
+    g
+}
+
+/// A 1-D signal `[2, 1, 32]` (stored as one row) through the conv variants: a Conv1d
+/// (kernel 5, padding on the row only), plus a constant tensor (a position embedding), a
+/// depthwise conv (kernel 7), SiLU, a grouped dilated
+/// conv (2 groups, dilation 2), a strided conv down to 16 plus a max-pooled shortcut (window
+/// 3, stride 2, padding 1; 1x1 conv), a nearest upsampling of the row back to 32, and a
+/// Conv1d out.
+pub fn conv1d_net(steps: usize, per_step: bool, seed: u64) -> QGraph {
+    let mut w = Weights::new(seed);
+    let const_q = QParams {
+        scale: 3.0 / 127.0,
+        zero_point: 0,
+    };
+    let row = |k, stride, pad| ConvSpec {
+        pad: [0, pad],
+        ..ConvSpec::new([1, k], stride, 0)
+    };
+    let tensors = vec![
+        tensor("x", [2, 1, 32], 0),   // 0
+        tensor("h", [8, 1, 32], 0),   // 1
+        tensor("dw", [8, 1, 32], 0),  // 2
+        tensor("a", [8, 1, 32], 0),   // 3
+        tensor("g", [8, 1, 32], 0),   // 4
+        tensor("d", [16, 1, 16], 0),  // 5
+        tensor("eps", [2, 1, 32], 0), // 6
+        tensor("u", [16, 1, 32], 0),  // 7
+        tensor("m", [8, 1, 16], 0),   // 8
+        tensor("mp", [16, 1, 16], 0), // 9
+        tensor("s", [16, 1, 16], 0),  // 10
+        tensor("pos", [8, 1, 32], 0), // 11
+        tensor("hp", [8, 1, 32], 0),  // 12
+    ];
+    let ops = vec![
+        w.conv_with([0, 1], [2, 8], row(5, 1, 2), false),
+        QOp::Embed {
+            output: 11,
+            table: embed_table(&mut w, 1, 8 * 32, const_q),
+            by: EmbedIndex::Const,
+        },
+        QOp::Add {
+            a: 1,
+            b: 11,
+            output: 12,
+        },
+        w.conv_with(
+            [12, 2],
+            [8, 8],
+            ConvSpec {
+                groups: 8,
+                ..row(7, 1, 3)
+            },
+            false,
+        ),
+        QOp::Lut {
+            input: 2,
+            output: 3,
+            tables: vec![],
+        },
+        w.conv_with(
+            [3, 4],
+            [8, 8],
+            ConvSpec {
+                groups: 2,
+                dilation: 2,
+                ..row(3, 1, 2)
+            },
+            false,
+        ),
+        w.conv_with([4, 5], [8, 16], row(4, 2, 1), false),
+        QOp::Move {
+            input: 4,
+            output: 8,
+            how: Movement::MaxPool(row(3, 2, 1).on([8, 1, 32], 8)),
+        },
+        w.conv_with([8, 9], [8, 16], row(1, 1, 0), false),
+        QOp::Add {
+            a: 5,
+            b: 9,
+            output: 10,
+        },
+        QOp::Upsample {
+            input: 10,
+            output: 7,
+            factor: [1, 2],
+        },
+        w.conv_with([7, 6], [16, 2], row(3, 1, 1), false),
+    ];
+    let mut g = QGraph {
+        sample_shape: [2, 1, 32],
+        prediction: PredictionType::Epsilon,
+        num_classes: 0,
+        guidance: 1.0,
+        tensors,
+        qparams: vec![vec![const_q; 13]],
+        ops,
+        input: 0,
+        output: 6,
+    };
+    calibrate_with_fixed(&mut g, steps, per_step, seed, &[11], const_q);
     g
 }

@@ -53,14 +53,7 @@ pub fn compare_layers(
     assert_eq!(usize::from(pack.meta().op_count), g.ops.len());
     let mut arena = vec![0i8; pack.arena_bytes()];
     let mut engine = Engine::new(pack, &mut arena).expect("arena");
-    let x_shape: Vec<usize> = {
-        let s = g.tensors[g.input].shape;
-        if s[1] == 1 && s[2] == 1 {
-            vec![1, s[0]]
-        } else {
-            vec![1, s[0], s[1], s[2]]
-        }
-    };
+    let x_shape = qonnx::interface_dims(g.tensors[g.input].shape);
     let mut out = vec![OpAgreement::default(); g.ops.len()];
     for (step, label, x) in inputs {
         let (q_in, _) = engine.io_qparams(*step).expect("step in range");

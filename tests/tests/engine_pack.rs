@@ -14,7 +14,7 @@ use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use edgediff_runtime::{Denoiser, Error, Result};
-use edgediff_tests::graphs::{attention_net, conv_net, film_net, mlp, norm_net};
+use edgediff_tests::graphs::{attention_net, conv_net, conv1d_net, film_net, mlp, norm_net};
 use edgediff_tests::simulate::output_int8;
 
 const STEPS: usize = 8;
@@ -150,6 +150,13 @@ fn norm_pack_matches_float_evaluation_within_one_lsb() {
 }
 
 #[test]
+fn conv1d_pack_matches_float_evaluation_within_one_lsb() {
+    for per_step in [false, true] {
+        end_to_end(&conv1d_net(STEPS, per_step, 10), &[], 4);
+    }
+}
+
+#[test]
 fn arena_too_small_is_reported_before_running() {
     let compiled = write_pack(&conv_net(STEPS, false, 1), &sampler_plan(), None).unwrap();
     let pack = Pack::parse(&compiled.bytes).unwrap();
@@ -179,6 +186,7 @@ fn every_truncation_and_every_byte_corruption_is_a_typed_error() {
         conv_net(STEPS, true, 2),
         attention_net(STEPS, true, 2),
         norm_net(STEPS, true, 2),
+        conv1d_net(STEPS, true, 2),
     ] {
         truncations_and_corruptions_are_typed_errors(&g);
     }
@@ -216,6 +224,7 @@ fn crc_valid_edits_fail_validation_or_run_safely() {
         conv_net(STEPS, true, 2),
         attention_net(STEPS, true, 2),
         norm_net(STEPS, true, 2),
+        conv1d_net(STEPS, true, 2),
     ] {
         crc_valid_edits_of(&g);
     }

@@ -12,7 +12,7 @@ use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
-use edgediff_tests::graphs::{attention_net, conv_net, film_net, mlp, norm_net};
+use edgediff_tests::graphs::{attention_net, conv_net, conv1d_net, film_net, mlp, norm_net};
 use edgediff_tests::layers::{compare_layers, op_name};
 
 const STEPS: usize = 4;
@@ -99,6 +99,12 @@ fn attention_net_agrees_layer_by_layer() {
 fn norm_net_agrees_layer_by_layer() {
     every_op_agrees("norm net", norm_net(STEPS, false, 19), 9);
     every_op_agrees("norm net, per-step", norm_net(STEPS, true, 20), 10);
+}
+
+#[test]
+fn conv1d_net_with_grouped_and_dilated_convs_agrees_layer_by_layer() {
+    every_op_agrees("conv1d net", conv1d_net(STEPS, false, 21), 11);
+    every_op_agrees("conv1d net, per-step", conv1d_net(STEPS, true, 22), 12);
 }
 
 #[test]

@@ -352,6 +352,7 @@ fn a_pytorch_style_graph_imports_quantizes_and_compiles() {
                 EmbedIndex::Step => "step",
                 EmbedIndex::Class => "class",
                 EmbedIndex::StepClass => "step-class",
+                EmbedIndex::Const => "const",
             },
         })
         .collect();

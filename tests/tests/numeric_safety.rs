@@ -5,6 +5,7 @@
 use edgediff::compile::writer::write_pack;
 use edgediff::ir::{QGraph, QOp, QTensor};
 use edgediff_runtime::kernels::quant::{QParams, requantize};
+use edgediff_runtime::kernels::reference::ConvSpec;
 use edgediff_runtime::kernels::{optimized, reference};
 use edgediff_runtime::pack::ACC_LIMIT;
 use edgediff_runtime::prediction::PredictionType;
@@ -75,11 +76,7 @@ fn two_layers(taps: usize, bias: i32) -> QGraph {
         weights: vec![1; in_c * out_c],
         bias: vec![bias; out_c],
         w_scales: vec![0.01; out_c],
-        kernel: [1, 1],
-        stride: 1,
-        pad: 0,
-        up: 1,
-        out_pad: 0,
+        spec: ConvSpec::new([1, 1], 1, 0),
         relu: false,
     };
     QGraph {

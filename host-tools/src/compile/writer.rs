@@ -8,7 +8,7 @@ use crate::ir::{QGraph, QOp};
 use edgediff_runtime::kernels::reference::MatMulGeometry;
 use edgediff_runtime::pack::crc32::crc32;
 use edgediff_runtime::pack::layout::{
-    ALIGN, MAGIC, NO_TENSOR, OpKind, Section, VERSION, directory, header, meta, op, qparam,
+    ALIGN, MAGIC, NO_TENSOR, OpKind, Section, VERSION, conv, directory, header, meta, op, qparam,
     schedule, tensor,
 };
 use edgediff_runtime::prediction::PredictionType;
@@ -180,24 +180,18 @@ pub fn write_pack(
                 weights,
                 bias,
                 w_scales,
-                kernel,
-                stride,
-                pad,
-                up,
-                out_pad,
+                spec,
                 relu,
                 ..
             } => {
                 in0 = u16_of(*input, "tensor")?;
-                // A transposed conv records its stuffing where a conv records its stride.
-                let step = if *up > 1 { up } else { stride };
-                attr = [
-                    u16_of(kernel[0], "kernel")?,
-                    u16_of(kernel[1], "kernel")?,
-                    u16_of(*step, "stride")?,
-                    u16_of(*pad, "pad")?,
-                ];
-                extra = *out_pad as u32;
+                (attr, extra) = conv::encode(spec).ok_or_else(|| {
+                    bad(format!(
+                        "conv {spec:?}: a field does not fit its pack record (kernel, stride and \
+                         padding up to 65535, output padding up to 255, width padding within \
+                         127 of height padding, dilation and groups up to 256)"
+                    ))
+                })?;
                 offs = [
                     blob.push(weights.iter().map(|w| *w as u8)),
                     blob.push(bias.iter().flat_map(|b| b.to_le_bytes())),
@@ -215,7 +209,10 @@ pub fn write_pack(
             }
             QOp::Upsample { input, factor, .. } => {
                 in0 = u16_of(*input, "tensor")?;
-                attr[0] = u16_of(*factor, "factor")?;
+                // Width factor only when it differs (0: the same; packs before 1-D signals).
+                let [fh, fw] = *factor;
+                attr[0] = u16_of(fh, "factor")?;
+                attr[1] = if fw == fh { 0 } else { u16_of(fw, "factor")? };
                 OpKind::Upsample
             }
             QOp::Lut { input, tables, .. } => {

@@ -3,7 +3,7 @@
 //! per-step and per-class tables.
 
 use super::{Activation, Movement};
-use edgediff_runtime::kernels::reference::MatMulGeometry;
+use edgediff_runtime::kernels::reference::{ConvSpec, MatMulGeometry};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 
@@ -43,17 +43,9 @@ pub enum FOp {
         weights: Vec<f32>,
         /// Bias per output channel.
         bias: Vec<f32>,
-        /// `[k_h, k_w]`.
-        kernel: [usize; 2],
-        /// Stride.
-        stride: usize,
-        /// Padding.
-        pad: usize,
-        /// Input stuffing: a transposed conv of this stride, held as the equivalent conv
-        /// (flipped weights, stride 1, padding `k - 1 - p`); 1 for an ordinary conv.
-        up: usize,
-        /// Extra padding at the bottom and right (a transposed conv's output padding).
-        out_pad: usize,
+        /// Kernel, stride, padding, dilation, groups; a transposed conv is held as the
+        /// equivalent conv of the stuffed input (flipped weights, [`ConvSpec::stuffed`]).
+        spec: ConvSpec,
         /// A ReLU fused into the output (the device clamps at the output zero point).
         relu: bool,
     },
@@ -90,8 +82,8 @@ pub enum FOp {
         input: usize,
         /// Output.
         output: usize,
-        /// Factor.
-        factor: usize,
+        /// Factors `[height, width]`.
+        factor: [usize; 2],
     },
     /// Activation.
     Act {

@@ -2,7 +2,7 @@
 
 use super::Movement;
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry};
+use edgediff_runtime::kernels::reference::{ConvGeometry, ConvSpec, MatMulGeometry};
 use edgediff_runtime::pack::layout::{EmbedIndex, OpKind};
 use edgediff_runtime::prediction::PredictionType;
 
@@ -44,17 +44,9 @@ pub enum QOp {
         bias: Vec<i32>,
         /// Per-output-channel weight scales.
         w_scales: Vec<f32>,
-        /// `[k_h, k_w]`.
-        kernel: [usize; 2],
-        /// Stride.
-        stride: usize,
-        /// Padding.
-        pad: usize,
-        /// Input stuffing: a transposed conv of this stride, held as the equivalent conv
-        /// (flipped weights, stride 1, padding `k - 1 - p`); 1 for an ordinary conv.
-        up: usize,
-        /// Extra padding at the bottom and right (a transposed conv's output padding).
-        out_pad: usize,
+        /// Kernel, stride, padding, dilation, groups; a transposed conv is held as the
+        /// equivalent conv of the stuffed input (flipped weights, [`ConvSpec::stuffed`]).
+        spec: ConvSpec,
         /// Fused ReLU.
         relu: bool,
     },
@@ -91,8 +83,8 @@ pub enum QOp {
         input: usize,
         /// Output.
         output: usize,
-        /// Factor on both axes.
-        factor: usize,
+        /// Factors `[height, width]`.
+        factor: [usize; 2],
     },
     /// Lookup-table activation; one table per quantization row.
     Lut {
@@ -222,8 +214,8 @@ impl QOp {
     /// The pack op kind this op compiles to.
     pub fn kind(&self) -> OpKind {
         match self {
-            QOp::Conv { up: 1, .. } => OpKind::Conv,
-            QOp::Conv { .. } => OpKind::ConvTranspose,
+            QOp::Conv { spec, .. } if spec.up > 1 => OpKind::ConvTranspose,
+            QOp::Conv { .. } => OpKind::Conv,
             QOp::Add { .. } => OpKind::Add,
             QOp::Mul { .. } => OpKind::Mul,
             QOp::Concat { .. } => OpKind::Concat,
@@ -274,22 +266,14 @@ impl QGraph {
         let QOp::Conv {
             input,
             output,
-            kernel,
-            stride,
-            pad,
-            up,
-            out_pad,
+            spec,
             ..
         } = op
         else {
             return None;
         };
         let (x, y) = (self.tensors.get(*input)?, self.tensors.get(*output)?);
-        Some(ConvGeometry {
-            up: *up,
-            out_pad: *out_pad,
-            ..ConvGeometry::new(x.shape, y.shape[0], [kernel[0], kernel[1], *stride, *pad])
-        })
+        Some(spec.on(x.shape, y.shape[0]))
     }
 
     /// Multiply-accumulates of one evaluation.

@@ -1,9 +1,11 @@
-//! Ops that move values without arithmetic (Transpose, Reshape as a copy, one-axis slices),
-//! the same in the float and the int8 graph: the host runs the device's own functions on
-//! `f32`, and the int8 output keeps its input's quantization.
+//! Ops that move or select values without arithmetic (Transpose, Reshape as a copy, one-axis
+//! slices, max pooling), the same in the float and the int8 graph: the host runs the device's
+//! own functions on `f32`, and the int8 output keeps its input's quantization.
 
-use edgediff_runtime::kernels::reference::{SliceGeometry, slice, transpose};
-use edgediff_runtime::pack::layout::OpKind;
+use edgediff_runtime::kernels::reference::{
+    ConvGeometry, SliceGeometry, max_pool, slice, transpose,
+};
+use edgediff_runtime::pack::layout::{OpKind, conv};
 
 /// How a movement op reads its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,14 +19,17 @@ pub enum Movement {
     },
     /// `[outer, axis, inner] -> [outer, len, inner]` from `start`.
     Slice(SliceGeometry),
+    /// The largest value under each window (per channel; `out_c = in_c`, one group).
+    MaxPool(ConvGeometry),
 }
 
 impl Movement {
     /// Applies the op to `x` (the whole input) into `y` (the whole output).
-    pub fn apply<T: Copy>(&self, x: &[T], y: &mut [T]) {
+    pub fn apply(&self, x: &[f32], y: &mut [f32]) {
         match self {
             Movement::Transpose { dims, perm } => transpose(x, *dims, *perm, y),
             Movement::Slice(g) => slice(x, g, y),
+            Movement::MaxPool(g) => max_pool(x, g, f32::NEG_INFINITY, y),
         }
     }
 
@@ -33,6 +38,7 @@ impl Movement {
         match self {
             Movement::Transpose { .. } => OpKind::Transpose,
             Movement::Slice(_) => OpKind::Slice,
+            Movement::MaxPool(_) => OpKind::MaxPool,
         }
     }
 
@@ -50,6 +56,7 @@ impl Movement {
                 u16s([g.axis, g.start, g.len, 0])?,
                 u32::try_from(g.inner).ok()?,
             )),
+            Movement::MaxPool(g) => conv::encode(&g.spec()),
         }
     }
 }

@@ -29,23 +29,11 @@ pub fn evaluate_with(
                 input,
                 weights,
                 bias,
-                kernel,
-                stride,
-                pad,
-                up,
-                out_pad,
+                spec,
                 relu,
                 ..
             } => {
-                let g = ConvGeometry {
-                    up: *up,
-                    out_pad: *out_pad,
-                    ..ConvGeometry::new(
-                        g.tensors[*input].shape,
-                        g.tensors[out].shape[0],
-                        [kernel[0], kernel[1], *stride, *pad],
-                    )
-                };
+                let g = spec.on(g.tensors[*input].shape, g.tensors[out].shape[0]);
                 let mut y = conv(&vals[*input], &g, weights, bias);
                 if *relu {
                     y.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -78,12 +66,13 @@ pub fn evaluate_with(
             }
             FOp::Upsample { input, factor, .. } => {
                 let [c, h, w] = g.tensors[*input].shape;
+                let [fh, fw] = *factor;
                 let xin = &vals[*input];
-                let mut y = Vec::with_capacity(c * h * w * factor * factor);
+                let mut y = Vec::with_capacity(c * h * w * fh * fw);
                 for ci in 0..c {
-                    for oy in 0..h * factor {
-                        for ox in 0..w * factor {
-                            y.push(xin[(ci * h + oy / factor) * w + ox / factor]);
+                    for oy in 0..h * fh {
+                        for ox in 0..w * fw {
+                            y.push(xin[(ci * h + oy / fh) * w + ox / fw]);
                         }
                     }
                 }
@@ -155,25 +144,28 @@ pub fn evaluate_with(
     vals
 }
 
-/// A conv of geometry `g` in `f64` (the device's own tap rule, [`ConvGeometry::source`]).
+/// A conv of geometry `g` in `f64` (the device's own tap rule, [`ConvGeometry::row`] and
+/// [`ConvGeometry::col`]).
 fn conv(x: &[f32], g: &ConvGeometry, weights: &[f32], bias: &[f32]) -> Vec<f32> {
     let (oh, ow) = (g.out_h().unwrap_or(0), g.out_w().unwrap_or(0));
+    let (icg, ocg) = (g.group_in(), g.out_c / g.groups.max(1));
     let mut y = Vec::with_capacity(g.out_c * oh * ow);
     for o in 0..g.out_c {
+        let ic0 = o / ocg.max(1) * icg;
         for oy in 0..oh {
             for ox in 0..ow {
                 let mut acc = f64::from(bias[o]);
-                for ic in 0..g.in_c {
+                for ic in 0..icg {
                     for ky in 0..g.k_h {
-                        let Some(iy) = g.source(oy, ky, g.in_h) else {
+                        let Some(iy) = g.row(oy, ky) else {
                             continue;
                         };
                         for kx in 0..g.k_w {
-                            let Some(ix) = g.source(ox, kx, g.in_w) else {
+                            let Some(ix) = g.col(ox, kx) else {
                                 continue;
                             };
-                            acc += f64::from(x[(ic * g.in_h + iy) * g.in_w + ix])
-                                * f64::from(weights[((o * g.in_c + ic) * g.k_h + ky) * g.k_w + kx]);
+                            acc += f64::from(x[((ic0 + ic) * g.in_h + iy) * g.in_w + ix])
+                                * f64::from(weights[((o * icg + ic) * g.k_h + ky) * g.k_w + kx]);
                         }
                     }
                 }

@@ -213,7 +213,7 @@ pub fn calibrate(g: &FloatGraph, plan: &Plan, cfg: &CalibConfig) -> Result<Range
             let labels = usize::from(g.num_classes) + 1;
             for (step, row) in per.iter_mut().enumerate() {
                 let vals: &[f32] = match by {
-                    EmbedIndex::Class => table,
+                    EmbedIndex::Const | EmbedIndex::Class => table,
                     EmbedIndex::Step => table.get(step * len..(step + 1) * len).unwrap_or(&[]),
                     EmbedIndex::StepClass => table
                         .get(step * labels * len..(step + 1) * labels * len)

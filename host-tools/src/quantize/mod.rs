@@ -175,11 +175,7 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                 output,
                 weights,
                 bias,
-                kernel,
-                stride,
-                pad,
-                up,
-                out_pad,
+                spec,
                 relu,
                 ..
             } => {
@@ -198,11 +194,7 @@ pub fn to_qgraph(g: &FloatGraph, ranges: &Ranges, guidance: f32) -> QGraph {
                     weights: w,
                     bias: b,
                     w_scales: s_w,
-                    kernel: *kernel,
-                    stride: *stride,
-                    pad: *pad,
-                    up: *up,
-                    out_pad: *out_pad,
+                    spec: *spec,
                     relu: *relu,
                 }
             }

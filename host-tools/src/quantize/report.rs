@@ -42,11 +42,7 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                 weights,
                 bias,
                 w_scales,
-                kernel,
-                stride,
-                pad,
-                up,
-                out_pad,
+                spec,
                 relu,
             } => {
                 let per = weights.len() / w_scales.len().max(1);
@@ -64,11 +60,7 @@ pub fn float_graph(q: &QGraph, row: usize, act: impl Fn(usize) -> Activation) ->
                         .zip(w_scales)
                         .map(|(b, w)| *b as f32 * s(*input) * w)
                         .collect(),
-                    kernel: *kernel,
-                    stride: *stride,
-                    pad: *pad,
-                    up: *up,
-                    out_pad: *out_pad,
+                    spec: *spec,
                     relu: *relu,
                 }
             }

@@ -1,5 +1,6 @@
-//! Embedding tables of the timestep and label paths: copies the row that the sampling step,
-//! the label or both select ([`EmbedIndex`]) from the int8 table at blob0.
+//! Embedding tables of the timestep and label paths, and constant tensors: copies the row that
+//! the sampling step, the label or both select ([`EmbedIndex`]; row 0 of a constant) from the
+//! int8 table at blob0.
 
 use super::{Check, Reads, Run, internal};
 use crate::Result;
@@ -12,7 +13,7 @@ use crate::pack::layout::EmbedIndex;
 pub(super) fn check(c: &Check) -> Result<Reads> {
     let bad = c.bad;
     let index = c.o.kind.embed_index().ok_or(bad("embedding op"))?;
-    if index != EmbedIndex::Step && c.meta.num_classes == 0 {
+    if matches!(index, EmbedIndex::Class | EmbedIndex::StepClass) && c.meta.num_classes == 0 {
         return Err(bad("class embedding in an unconditional model"));
     }
     let rows = index.rows(usize::from(c.meta.steps), c.meta.num_classes);

@@ -14,6 +14,7 @@ mod group_norm;
 mod layer_norm;
 mod lut;
 mod matmul;
+mod max_pool;
 mod mul;
 mod slice;
 mod softmax;
@@ -100,7 +101,13 @@ pub(crate) fn check<const OPS: u32>(c: &Check) -> Result<Reads> {
         OpKind::Softmax if has(OpKind::Softmax) => softmax::check(c),
         OpKind::ConvTranspose if has(OpKind::ConvTranspose) => conv_transpose::check(c),
         OpKind::LayerNorm if has(OpKind::LayerNorm) => layer_norm::check(c),
-        k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
+        OpKind::MaxPool if has(OpKind::MaxPool) => max_pool::check(c),
+        k @ (OpKind::StepEmbed
+        | OpKind::ClassEmbed
+        | OpKind::StepClassEmbed
+        | OpKind::ConstEmbed)
+            if has(k) =>
+        {
             embed::check(c)
         }
         kind => Err(crate::Error::OpNotLinked { kind }),
@@ -213,7 +220,13 @@ pub(crate) fn run<const OPS: u32>(r: Run) -> Result<()> {
         OpKind::Softmax if has(OpKind::Softmax) => softmax::run(r),
         OpKind::ConvTranspose if has(OpKind::ConvTranspose) => conv_transpose::run(r),
         OpKind::LayerNorm if has(OpKind::LayerNorm) => layer_norm::run(r),
-        k @ (OpKind::StepEmbed | OpKind::ClassEmbed | OpKind::StepClassEmbed) if has(k) => {
+        OpKind::MaxPool if has(OpKind::MaxPool) => max_pool::run(r),
+        k @ (OpKind::StepEmbed
+        | OpKind::ClassEmbed
+        | OpKind::StepClassEmbed
+        | OpKind::ConstEmbed)
+            if has(k) =>
+        {
             embed::run(r)
         }
         kind => Err(crate::Error::OpNotLinked { kind }),

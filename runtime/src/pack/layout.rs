@@ -177,19 +177,61 @@ pub mod op {
     pub const FLAG_RMS: u8 = 2;
 }
 
+/// The fields of a conv record ([`OpKind::Conv`], [`OpKind::ConvTranspose`]): attr
+/// `[k_h, k_w, stride, pad_h]`, and an extra word that is zero for a dense conv with the same
+/// padding on both axes (every pack before these fields existed):
+/// - bits 0..8: output padding (a transposed conv's);
+/// - bits 8..16: `pad_w - pad_h` (`i8`);
+/// - bits 16..24: `dilation - 1`;
+/// - bits 24..32: `groups - 1`.
+pub mod conv {
+    use crate::kernels::reference::ConvSpec;
+
+    /// The record fields `(attr, extra)` of `spec`, or `None` when a field does not fit.
+    pub fn encode(spec: &ConvSpec) -> Option<([u16; 4], u32)> {
+        let step = if spec.up > 1 { spec.up } else { spec.stride };
+        let attr = [spec.kernel[0], spec.kernel[1], step, spec.pad[0]];
+        let attr = attr.map(|v| u16::try_from(v).ok());
+        let delta = i8::try_from(spec.pad[1] as i64 - spec.pad[0] as i64).ok()?;
+        let byte = |v: usize| u8::try_from(v).ok().map(u32::from);
+        let extra = byte(spec.out_pad)?
+            | u32::from(delta as u8) << 8
+            | byte(spec.dilation.checked_sub(1)?)? << 16
+            | byte(spec.groups.checked_sub(1)?)? << 24;
+        Some(([attr[0]?, attr[1]?, attr[2]?, attr[3]?], extra))
+    }
+
+    /// The conv of a record (`transposed`: a [`super::OpKind::ConvTranspose`]), or `None`
+    /// when the width padding would be negative.
+    pub fn decode(attr: [u16; 4], extra: u32, transposed: bool) -> Option<ConvSpec> {
+        let [k_h, k_w, step, pad_h] = attr.map(usize::from);
+        let [out_pad, delta, dilation, groups] = extra.to_le_bytes();
+        let pad_w = pad_h.checked_add_signed(isize::from(delta as i8))?;
+        Some(ConvSpec {
+            kernel: [k_h, k_w],
+            stride: if transposed { 1 } else { step },
+            pad: [pad_h, pad_w],
+            dilation: usize::from(dilation) + 1,
+            groups: usize::from(groups) + 1,
+            up: if transposed { step } else { 1 },
+            out_pad: usize::from(out_pad),
+        })
+    }
+}
+
 /// Op kinds and their fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum OpKind {
-    /// Conv2d / Linear. attr: k_h, k_w, stride, pad. blob: weights `[out_c, in_c, k_h, k_w]` i8,
-    /// bias `out_c` i32, weight scales `out_c` f32.
+    /// Conv2d / Conv1d / Linear. attr and extra: see [`conv`]. blob: weights
+    /// `[out_c, in_c / groups, k_h, k_w]` i8, bias `out_c` i32, weight scales `out_c` f32.
     Conv = 1,
     /// Requantizing add; `in1` has the shape of `in0` or `[c, 1, 1]` (broadcast).
     Add = 2,
     /// Channel concat of `in0` and `in1`, each requantized to the output's parameters.
     Concat = 3,
-    /// Nearest upsampling; attr0: factor.
+    /// Nearest upsampling; attr0: height factor, attr1: width factor (0: the height factor).
     Upsample = 4,
     /// Lookup-table activation; blob0: `QPARAM_ROWS` tables of 256 bytes.
     Lut = 5,
@@ -219,13 +261,21 @@ pub enum OpKind {
     /// Softmax over the last axis (attr0 entries); blob0: the exponential table, 256 u16.
     /// The output quantization is scale 1/256, zero point -128.
     Softmax = 14,
-    /// ConvTranspose2d as the convolution of the input stuffed with `stride - 1` zeros; attr:
-    /// k_h, k_w, stride, padding of that convolution (`k - 1 - padding`); extra: output
-    /// padding; blobs as [`OpKind::Conv`], the weights flipped to `[out_c, in_c, k_h, k_w]`.
+    /// ConvTranspose2d as the convolution of the input stuffed with `stride - 1` zeros; attr
+    /// and extra: see [`conv`] (the stride field holds the stuffing, the padding is that
+    /// convolution's, `k - 1 - padding`); blobs as [`OpKind::Conv`], the weights flipped to
+    /// `[out_c, in_c, k_h, k_w]`.
     ConvTranspose = 15,
     /// LayerNorm over the last axis (attr0 = its length n; flag [`op::FLAG_RMS`]: RMSNorm);
     /// blob: gamma `n` f32, beta `n` f32; extra: eps (f32 bits).
     LayerNorm = 16,
+    /// Max pooling per channel; attr and extra as [`conv`]'s (kernel, stride, padding,
+    /// dilation; groups and output padding 0); padding taps are skipped. A selection: the
+    /// output keeps the input's quantization.
+    MaxPool = 17,
+    /// A constant tensor (a learned position embedding): copies the one-row int8 table at
+    /// blob0.
+    ConstEmbed = 18,
 }
 
 impl OpKind {
@@ -249,6 +299,8 @@ impl OpKind {
             Softmax,
             ConvTranspose,
             LayerNorm,
+            MaxPool,
+            ConstEmbed,
         ]
         .into_iter()
         .find(|k| *k as u8 == code)
@@ -273,6 +325,8 @@ impl OpKind {
             OpKind::Softmax => "Softmax",
             OpKind::ConvTranspose => "ConvTranspose",
             OpKind::LayerNorm => "LayerNorm",
+            OpKind::MaxPool => "MaxPool",
+            OpKind::ConstEmbed => "ConstEmbed",
         }
     }
 
@@ -282,15 +336,19 @@ impl OpKind {
             OpKind::StepEmbed => Some(EmbedIndex::Step),
             OpKind::ClassEmbed => Some(EmbedIndex::Class),
             OpKind::StepClassEmbed => Some(EmbedIndex::StepClass),
+            OpKind::ConstEmbed => Some(EmbedIndex::Const),
             _ => None,
         }
     }
 }
 
 /// What selects the row of an embedding table: the tables hold a network's timestep and
-/// label paths, evaluated on the host for every sampling step and label.
+/// label paths, evaluated on the host for every sampling step and label, and its constant
+/// tensors (one row).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EmbedIndex {
+    /// One row, whatever the step and label.
+    Const,
     /// One row per sampling step.
     Step,
     /// One row per label, `NUM_CLASSES + 1` rows (the last the null label).
@@ -304,6 +362,7 @@ impl EmbedIndex {
     pub const fn rows(self, steps: usize, classes: u16) -> usize {
         let labels = classes as usize + 1;
         match self {
+            EmbedIndex::Const => 1,
             EmbedIndex::Step => steps,
             EmbedIndex::Class => labels,
             EmbedIndex::StepClass => steps.saturating_mul(labels),
@@ -313,6 +372,7 @@ impl EmbedIndex {
     /// The row for sampling step `step` and `label`.
     pub const fn row(self, step: usize, label: u16, classes: u16) -> usize {
         match self {
+            EmbedIndex::Const => 0,
             EmbedIndex::Step => step,
             EmbedIndex::Class => label as usize,
             EmbedIndex::StepClass => step
@@ -325,7 +385,7 @@ impl EmbedIndex {
     pub const fn step_of(self, row: usize, classes: u16) -> Option<usize> {
         match self {
             EmbedIndex::Step => Some(row),
-            EmbedIndex::Class => None,
+            EmbedIndex::Const | EmbedIndex::Class => None,
             EmbedIndex::StepClass => Some(row / (classes as usize + 1)),
         }
     }
@@ -333,6 +393,7 @@ impl EmbedIndex {
     /// The op kind that carries a table of this index.
     pub const fn op_kind(self) -> OpKind {
         match self {
+            EmbedIndex::Const => OpKind::ConstEmbed,
             EmbedIndex::Step => OpKind::StepEmbed,
             EmbedIndex::Class => OpKind::ClassEmbed,
             EmbedIndex::StepClass => OpKind::StepClassEmbed,
@@ -354,4 +415,54 @@ pub const fn arena_bytes(pack: &[u8]) -> usize {
     }
     let o = header::ARENA_BYTES;
     u32::from_le_bytes([pack[o], pack[o + 1], pack[o + 2], pack[o + 3]]) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conv;
+    use crate::kernels::reference::ConvSpec;
+
+    #[test]
+    fn conv_records_round_trip_and_dense_convs_keep_a_zero_extra_word() {
+        let dense = ConvSpec::new([3, 3], 2, 1);
+        assert_eq!(conv::encode(&dense), Some(([3, 3, 2, 1], 0)));
+        let specs = [
+            dense,
+            ConvSpec {
+                pad: [0, 3],
+                dilation: 2,
+                groups: 16,
+                ..ConvSpec::new([1, 7], 1, 0)
+            },
+            ConvSpec {
+                pad: [5, 1],
+                groups: 256,
+                ..ConvSpec::new([3, 3], 3, 0)
+            },
+            ConvSpec::stuffed([4, 4], 2, 2, 1),
+        ];
+        for s in specs {
+            let (attr, extra) = conv::encode(&s).unwrap();
+            assert_eq!(conv::decode(attr, extra, s.up > 1), Some(s));
+        }
+        // Fields that do not fit are refused, not truncated.
+        for bad in [
+            ConvSpec {
+                groups: 257,
+                ..dense
+            },
+            ConvSpec {
+                pad: [0, 200],
+                ..dense
+            },
+            ConvSpec {
+                dilation: 0,
+                ..dense
+            },
+        ] {
+            assert_eq!(conv::encode(&bad), None, "{bad:?}");
+        }
+        // A negative width padding is refused on reading.
+        assert_eq!(conv::decode([3, 3, 1, 0], 0xff << 8, false), None);
+    }
 }

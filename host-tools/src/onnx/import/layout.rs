@@ -80,12 +80,11 @@ impl Ctx<'_> {
 
     /// Whether tensor `t`'s storage shape may still change: a movement, matmul or softmax op
     /// (or a step / label table, read by length) wrote it, and only such ops have read it.
+    /// Max pooling reads and writes `[c, h, w]` planes, like a conv.
     pub(super) fn is_free(&self, t: usize) -> bool {
-        let view_op = |o: &FOp| {
-            matches!(
-                o,
-                FOp::Move { .. } | FOp::MatMul { .. } | FOp::Softmax { .. }
-            )
+        let view_op = |o: &FOp| match o {
+            FOp::Move { how, .. } => !matches!(how, Movement::MaxPool(_)),
+            o => matches!(o, FOp::MatMul { .. } | FOp::Softmax { .. }),
         };
         let writer = |o: &FOp| view_op(o) || matches!(o, FOp::Embed { .. });
         self.ops.iter().any(|o| o.output() == t && writer(o))

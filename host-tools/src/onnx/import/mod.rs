@@ -10,7 +10,7 @@
 //! 3. [`ops`] matches the sample path op by op, on the folded graph; chains of
 //!    element-wise ops become lookup-table activations ([`regions`]); reshapes, transposes
 //!    and slices are [`layout`]'s, attention's products and softmax [`attention`]'s, LayerNorm
-//!    and RMSNorm (the op or written out) [`norm`]'s.
+//!    and RMSNorm (the op or written out) [`norm`]'s; conv and pooling windows [`window`]'s.
 
 mod attention;
 mod layout;
@@ -19,6 +19,7 @@ mod ops;
 mod partition;
 mod regions;
 mod tables;
+mod window;
 
 use crate::error::Error;
 use crate::ir::{FOp, FloatGraph};

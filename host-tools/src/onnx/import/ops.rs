@@ -5,16 +5,18 @@ use super::layout::swap_last_two;
 use super::regions::{self, Kind, RegionNode};
 use crate::error::Error;
 use crate::ir::{Activation, FOp, FTensor};
-use edgediff_runtime::kernels::reference::ConvGeometry;
+use edgediff_runtime::kernels::reference::ConvSpec;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 /// The sample-path ops the importer understands.
 pub const SUPPORTED: &str = "Gemm, MatMul (+ Add) with constant weights (on a vector or on \
-rows of tokens), MatMul of two activations (attention), Softmax (last axis), Conv (2-D, group \
-1), ConvTranspose (2-D, group 1, square kernel), Add and Mul of two tensors (same shape or per channel), Concat (channels), \
-Resize / Upsample (nearest, integer factor), GroupNormalization or Reshape-InstanceNormalization-\
+rows of tokens), MatMul of two activations (attention), Softmax (last axis), Conv (2-D and 1-D; \
+strided, dilated, grouped, depthwise), ConvTranspose (2-D, group 1, square kernel), MaxPool and \
+AveragePool (2-D and 1-D), Add and Mul of two tensors (same shape or per channel), Concat \
+(channels), Resize / Upsample (nearest, integer factors; 1-D too), GroupNormalization or Reshape-InstanceNormalization-\
 Reshape-Mul-Add (GroupNorm), LayerNormalization or its decomposition, RMSNorm written out, \
 Transpose (up to four moving axes), Slice / Split / Gather of one \
 constant index (one axis), Reshape, Flatten, Squeeze, Unsqueeze, Identity, and any chain of \
@@ -22,12 +24,13 @@ element-wise ops of one tensor with scalar constants (Sigmoid, Tanh, Erf, Relu, 
 LeakyRelu, Elu, HardSigmoid, HardSwish, Mish, Softplus, Clip, Exp, Add, Sub, Mul, Div, Pow, \
 ...: SiLU, GELU and others become lookup tables)";
 
-/// `[1, f]`, `[1, c, h, w]` and friends as a per-sample `[c, h, w]`.
+/// `[1, f]`, `[1, c, h, w]` and friends as a per-sample `[c, h, w]`; a 1-D signal (or a row of
+/// tokens) `[1, c, l]` is `[c, 1, l]`.
 pub fn per_sample(dims: &[usize]) -> Option<[usize; 3]> {
     match dims {
         [1, f] | [f] => Some([*f, 1, 1]),
         [1, c, h, w] => Some([*c, *h, *w]),
-        [1, c, f] => Some([*c * *f, 1, 1]),
+        [1, c, l] => Some([*c, 1, *l]),
         [] => Some([1, 1, 1]),
         _ => None,
     }
@@ -101,19 +104,15 @@ pub(super) fn in_k(n: &NodeProto, k: usize) -> &str {
 pub(super) type Init = (Vec<i64>, Vec<f32>);
 
 /// A conv or linear layer as read from its node.
-struct Dense {
-    /// `[out_c, in_c, k_h, k_w]`.
-    weights: Vec<f32>,
+pub(super) struct Dense {
+    /// `[out_c, in_c / groups, k_h, k_w]`.
+    pub(super) weights: Vec<f32>,
     /// Per output channel, when the node has one (else a following Add may provide it).
-    bias: Option<Vec<f32>>,
+    pub(super) bias: Option<Vec<f32>>,
     /// Output channels.
-    out_c: usize,
-    /// `[k_h, k_w, stride, pad]`.
-    geometry: [usize; 4],
-    /// Input stuffing (a transposed conv's stride; 1 otherwise).
-    up: usize,
-    /// Extra end padding (a transposed conv's output padding).
-    out_pad: usize,
+    pub(super) out_c: usize,
+    /// Kernel, stride, padding, dilation, groups, stuffing.
+    pub(super) spec: ConvSpec,
 }
 
 /// Matches the node at an index (and the pattern it starts).
@@ -259,6 +258,8 @@ impl<'a> Ctx<'a> {
             "MatMul" => Self::matmul,
             "Conv" => Self::conv,
             "ConvTranspose" => Self::conv_transpose,
+            "MaxPool" => Self::max_pool,
+            "AveragePool" => Self::average_pool,
             "Add" => Self::add,
             "Mul" => Self::mul,
             "Concat" => Self::concat,
@@ -436,23 +437,20 @@ impl<'a> Ctx<'a> {
     }
 
     /// A conv or linear layer of node `ni` reading tensor `x`; the output shape follows from
-    /// the runtime's own [`ConvGeometry`]. Returns the output tensor (named after the node's
+    /// the runtime's own [`ConvSpec::on`]. Returns the output tensor (named after the node's
     /// output, or the Add that supplies its bias).
-    fn dense(&mut self, ni: usize, x: usize, d: Dense) -> Result<usize, Error> {
+    pub(super) fn dense(&mut self, ni: usize, x: usize, d: Dense) -> Result<usize, Error> {
         let node = self.node_at(ni);
-        let [k_h, k_w, stride, pad] = d.geometry;
-        let g = ConvGeometry {
-            up: d.up,
-            out_pad: d.out_pad,
-            ..ConvGeometry::new(self.tensors[x].shape, d.out_c, d.geometry)
-        };
-        let in_c = d.weights.len() / (d.out_c * k_h * k_w).max(1);
-        if g.in_c != in_c {
+        let [k_h, k_w] = d.spec.kernel;
+        let g = d.spec.on(self.tensors[x].shape, d.out_c);
+        let in_c = d.weights.len() / (d.out_c * k_h * k_w).max(1) * d.spec.groups;
+        if g.in_c != in_c || g.group_in() == 0 {
             return Err(self.err(
                 node,
                 format!(
-                    "weight expects {in_c} input channels, the input has {}",
-                    g.in_c
+                    "weight expects {in_c} input channels in {} groups ({} output channels), \
+                     the input has {}",
+                    d.spec.groups, d.out_c, g.in_c
                 ),
             ));
         }
@@ -460,9 +458,9 @@ impl<'a> Ctx<'a> {
             return Err(self.err(
                 node,
                 format!(
-                    "kernel [{k_h}, {k_w}] larger than the padded input [{}, {}] (pad {pad}), \
-                     or stride 0",
-                    g.in_h, g.in_w
+                    "kernel [{k_h}, {k_w}] (dilation {}) larger than the padded input [{}, {}] \
+                     (pads {:?}), or stride 0",
+                    d.spec.dilation, g.in_h, g.in_w, d.spec.pad
                 ),
             ));
         };
@@ -480,11 +478,7 @@ impl<'a> Ctx<'a> {
             output: y,
             weights: d.weights,
             bias,
-            kernel: [k_h, k_w],
-            stride,
-            pad,
-            up: d.up,
-            out_pad: d.out_pad,
+            spec: d.spec,
             relu: false,
         });
         Ok(y)
@@ -559,12 +553,10 @@ impl<'a> Ctx<'a> {
             weights: w,
             bias,
             out_c: out_f,
-            geometry: [1, 1, 1, 0],
-            up: 1,
-            out_pad: 0,
+            spec: ConvSpec::new([1, 1], 1, 0),
         };
         if len == in_f {
-            let x = self.shaped(ni, name)?;
+            let x = self.stored_as(ni, name, [in_f, 1, 1])?;
             return self.dense(ni, x, dense(bias)).map(|_| ());
         }
         let last = self.dims(name).and_then(|d| d.last().copied());
@@ -598,51 +590,35 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Conv2d, and Conv1d as a `1 x k` conv over the signal stored as `[c, 1, L]`: any
+    /// stride, symmetric padding per axis, dilation and groups (the same on both axes).
     fn conv(&mut self, ni: usize) -> Result<(), Error> {
         let node = self.node_at(ni);
         let (dims, w) = self
             .init(in_k(node, 1))
             .cloned()
             .ok_or_else(|| self.err(node, "weight must be a constant".into()))?;
-        let [oc, _, kh, kw] = dims[..] else {
-            return Err(self.err(
-                node,
-                format!(
-                    "only 2-D convs are supported (weight shape {dims:?}; 1-D convs are not a \
-                     device op yet)"
-                ),
-            ));
+        let (oc, kh, kw) = match dims[..] {
+            [oc, _, kh, kw] => (oc, kh, kw),
+            [oc, _, k] => (oc, 1, k),
+            _ => {
+                return Err(self.err(
+                    node,
+                    format!("only 1-D and 2-D convs are supported (weight shape {dims:?})"),
+                ));
+            }
         };
         let group = attr_i(node, "group").unwrap_or(1);
-        let dilations = attr_ints(node, "dilations").unwrap_or(vec![1, 1]);
-        if group != 1 || dilations.iter().any(|v| *v != 1) {
+        if !(1..=256).contains(&group) || oc <= 0 {
             return Err(self.err(
                 node,
-                format!("group {group} and dilations {dilations:?}: only 1 is supported"),
+                format!("group {group}, weight {dims:?}: need group in 1..=256, output channels"),
             ));
         }
-        if attr_s(node, "auto_pad").is_some_and(|p| p != "NOTSET" && !p.is_empty()) {
-            return Err(self.err(node, "auto_pad is not supported; use explicit pads".into()));
-        }
-        let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
-        let pads = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
-        let (s, p) = (strides.first().copied(), pads.first().copied());
-        if strides.len() != 2
-            || pads.len() != 4
-            || strides.iter().any(|v| Some(*v) != s)
-            || pads.iter().any(|v| Some(*v) != p)
-            || s.is_none_or(|s| s <= 0 || s > 255)
-            || p.is_none_or(|p| !(0..=255).contains(&p))
-            || [oc, kh, kw].iter().any(|d| *d <= 0)
-        {
-            return Err(self.err(
-                node,
-                format!(
-                    "strides {strides:?}, pads {pads:?} and kernel {dims:?}: need equal strides \
-                     in 1..=255 and equal pads in 0..=255 on every side, positive sizes"
-                ),
-            ));
-        }
+        let spec = ConvSpec {
+            groups: group as usize,
+            ..self.window(node, dims.len() - 2, [kh, kw])?
+        };
         let bias = match node.input.get(2) {
             Some(b) if !b.is_empty() => Some(
                 self.init(b)
@@ -654,8 +630,6 @@ impl<'a> Ctx<'a> {
             ),
             _ => None,
         };
-        let [oc, kh, kw] = [oc, kh, kw].map(|d| d as usize);
-        let (s, p) = (s.unwrap_or(1) as usize, p.unwrap_or(0) as usize);
         let x = self.shaped(ni, in_k(node, 0))?;
         self.dense(
             ni,
@@ -663,10 +637,8 @@ impl<'a> Ctx<'a> {
             Dense {
                 weights: w,
                 bias,
-                out_c: oc,
-                geometry: [kh, kw, s, p],
-                up: 1,
-                out_pad: 0,
+                out_c: oc as usize,
+                spec,
             },
         )
         .map(|_| ())
@@ -755,9 +727,7 @@ impl<'a> Ctx<'a> {
                 weights: flipped,
                 bias,
                 out_c: oc,
-                geometry: [kh, kw, 1, (k - 1 - p) as usize],
-                up: s as usize,
-                out_pad: op as usize,
+                spec: ConvSpec::stuffed([kh, kw], s as usize, (k - 1 - p) as usize, op as usize),
             },
         )
         .map(|_| ())
@@ -773,10 +743,31 @@ impl<'a> Ctx<'a> {
         self.binary(ni, |a, b, output| FOp::Mul { a, b, output })
     }
 
+    /// A constant tensor read as an operand (a learned position embedding): a one-row table
+    /// the device copies ([`EmbedIndex::Const`]), registered on first use.
+    fn constant_operand(&mut self, name: &str) {
+        if self.index.contains_key(name) || self.scalar(name).is_some() {
+            return;
+        }
+        let Some((dims, v)) = self.init(name).cloned() else {
+            return;
+        };
+        let dims: Vec<usize> = dims.iter().map(|d| (*d).max(0) as usize).collect();
+        let shape = per_sample(&dims).unwrap_or([v.len(), 1, 1]);
+        let output = self.add_tensor(name, shape);
+        self.ops.push(FOp::Embed {
+            output,
+            table: v,
+            by: EmbedIndex::Const,
+        });
+    }
+
     /// An element-wise op of two tensors, the second of the same shape or per channel.
     fn binary(&mut self, ni: usize, op: impl Fn(usize, usize, usize) -> FOp) -> Result<(), Error> {
         let node = self.node_at(ni);
         let (na, nb) = (in_k(node, 0), in_k(node, 1));
+        self.constant_operand(na);
+        self.constant_operand(nb);
         // A vector over the last axis of a token matrix (`[N, D] * [1, D]`, AdaLN modulation):
         // the vector is stored as `[1, 1, D]` and repeats over the rows.
         let row_vector = |v: &str, m: &str| -> Option<usize> {
@@ -876,17 +867,17 @@ impl<'a> Ctx<'a> {
             .get(out0(node))
             .and_then(|d| per_sample(d))
             .ok_or_else(|| self.err(node, "output shape could not be inferred".into()))?;
-        let factor = out_shape[1] / h.max(1);
+        let factor = [out_shape[1] / h.max(1), out_shape[2] / w.max(1)];
         if out_shape[0] != c
-            || factor == 0
-            || out_shape[1] != h * factor
-            || out_shape[2] != w * factor
+            || factor.contains(&0)
+            || out_shape[1] != h * factor[0]
+            || out_shape[2] != w * factor[1]
         {
             return Err(self.err(
                 node,
                 format!(
-                    "[{c}, {h}, {w}] -> {out_shape:?}: only equal integer upscaling of height \
-                     and width is supported"
+                    "[{c}, {h}, {w}] -> {out_shape:?}: only integer upscaling of height and \
+                     width is supported"
                 ),
             ));
         }

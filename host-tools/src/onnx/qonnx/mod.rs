@@ -31,7 +31,7 @@ mod read;
 mod write;
 
 pub use read::read;
-pub use write::{at_step, expose_tensors, write};
+pub use write::{at_step, expose_tensors, interface_dims, write};
 
 use crate::ir::QGraph;
 

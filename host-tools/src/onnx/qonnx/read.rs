@@ -9,7 +9,7 @@ use crate::onnx::metadata::{
     parse_prediction,
 };
 use edgediff_runtime::kernels::quant::QParams;
-use edgediff_runtime::kernels::reference::{ConvGeometry, MatMulGeometry, SliceGeometry};
+use edgediff_runtime::kernels::reference::{ConvSpec, MatMulGeometry, SliceGeometry};
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
 use std::collections::HashMap;
@@ -170,10 +170,11 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
         .ok_or_else(|| bad("input x has no static shape".into()))?;
     let sample = match x_dims.as_slice() {
         [1, d] => [*d as usize, 1, 1],
+        [1, c, l] => [*c as usize, 1, *l as usize],
         [1, c, h, w] => [*c as usize, *h as usize, *w as usize],
         other => {
             return Err(bad(format!(
-                "input x has shape {other:?}, expected [1, d] or [1, c, h, w]"
+                "input x has shape {other:?}, expected [1, d], [1, c, L] or [1, c, h, w]"
             )));
         }
     };
@@ -258,12 +259,18 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     }
                     "Resize" => {
                         let a = from_dq(0)?;
-                        let f = f32s(p.input.get(2).map(String::as_str).unwrap_or(""))?
-                            .get(2)
-                            .copied()
-                            .unwrap_or(1.0) as usize;
+                        let scales = f32s(p.input.get(2).map(String::as_str).unwrap_or(""))?;
+                        let f = match scales[..] {
+                            [1.0, 1.0, h, w] if h >= 1.0 && w >= 1.0 => [h as usize, w as usize],
+                            _ => {
+                                return Err(bad(format!(
+                                    "Resize `{}`: scales {scales:?}, expected [1, 1, h, w]",
+                                    p.name
+                                )));
+                            }
+                        };
                         let s = shapes[a].unwrap_or_default();
-                        shapes[t] = Some([s[0], s[1] * f, s[2] * f]);
+                        shapes[t] = Some([s[0], s[1] * f[0], s[2] * f[1]]);
                         ops.push(QOp::Upsample {
                             input: a,
                             output: t,
@@ -339,6 +346,25 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                     attr(n, a).map_or(vec![default; len], |a| a.ints.clone())
                 };
                 let (strides, pads) = (ints("strides", 1, 2), ints("pads", 0, 4));
+                let dilations = ints("dilations", 1, 2);
+                let groups = attr(n, "group").map_or(1, |a| a.i);
+                let dilation = match dilations[..] {
+                    [a, b] if a == b && (1..=256).contains(&a) => a as usize,
+                    _ => {
+                        return Err(bad(format!(
+                            "QLinearConv `{}`: dilations {dilations:?}: expected two equal values \
+                             in 1..=256",
+                            n.name
+                        )));
+                    }
+                };
+                if !(1..=256).contains(&groups) || (up > 1 && (groups > 1 || dilation > 1)) {
+                    return Err(bad(format!(
+                        "QLinearConv `{}`: group {groups}: expected 1..=256 (1 for a transposed \
+                         conv, undilated)",
+                        n.name
+                    )));
+                }
                 let stride = match strides[..] {
                     [a, b] if a == b && (1..=255).contains(&a) => a as usize,
                     _ => {
@@ -349,35 +375,46 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                         )));
                     }
                 };
-                // A transposed conv's end padding is its own (the stuffing supplies part).
-                let end_ok = |c: i64, d: i64| up > 1 || (c == pads[0] && d == pads[0]);
+                // Symmetric padding per axis; a transposed conv (equal on both axes) has its own
+                // end padding (the stuffing supplies part).
+                let in_range = |v: &i64| (0..=255).contains(v);
                 let pad = match pads[..] {
-                    [a, b, c, d] if a == b && c == d && end_ok(c, d) && (0..=255).contains(&a) => {
-                        a as usize
+                    [a, b, c, d] if up > 1 && a == b && c == d && in_range(&a) => [a, a],
+                    [a, b, c, d] if up == 1 && a == c && b == d && in_range(&a) && in_range(&b) => {
+                        [a, b]
                     }
                     _ => {
                         return Err(bad(format!(
-                            "QLinearConv `{}`: pads {pads:?}: expected four equal values in \
-                             0..=255",
+                            "QLinearConv `{}`: pads {pads:?}: expected the same padding at both \
+                             ends of each axis, in 0..=255",
                             n.name
                         )));
                     }
-                };
+                }
+                .map(|p| p as usize);
                 let s = shapes[x].ok_or_else(|| bad(format!("t{x} used before defined")))?;
-                let geometry = ConvGeometry {
+                let spec = ConvSpec {
+                    pad,
+                    dilation,
+                    groups: groups as usize,
                     up,
                     out_pad,
-                    ..ConvGeometry::new(s, oc, [kh, kw, stride, pad])
+                    ..ConvSpec::new([kh, kw], stride, 0)
                 };
+                let geometry = spec.on(s, oc);
                 let (Some(oh), Some(ow)) = (geometry.out_h(), geometry.out_w()) else {
                     return Err(bad(format!(
                         "QLinearConv `{}`: kernel {kh}x{kw} does not fit the input {s:?} padded \
-                         by {pad}",
+                         by {pad:?}",
                         n.name
                     )));
                 };
-                if oc == 0 || up == 0 {
-                    return Err(bad(format!("QLinearConv `{}`: no output channels", n.name)));
+                if oc == 0 || up == 0 || geometry.group_in() == 0 {
+                    return Err(bad(format!(
+                        "QLinearConv `{}`: {oc} output channels, group {groups}, input {s:?}: \
+                         need output channels, and the group dividing both channel counts",
+                        n.name
+                    )));
                 }
                 shapes[t] = Some([oc, oh, ow]);
                 let bias = match n.input.get(8) {
@@ -393,11 +430,7 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                         "{}_w_scale",
                         n.input[4].trim_end_matches("_multiplier")
                     ))?,
-                    kernel: [kh, kw],
-                    stride,
-                    pad,
-                    up,
-                    out_pad,
+                    spec,
                     relu,
                 });
             }
@@ -500,6 +533,50 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                             }),
                         }
                     }
+                    "maxpool" => {
+                        let (x, d) = view("")?;
+                        let ints = |a: &str, default: i64, len: usize| {
+                            attr(node, a).map_or(vec![default; len], |a| a.ints.clone())
+                        };
+                        let (ks, strides, pads, dil) = (
+                            ints("kernel_shape", 0, 2),
+                            ints("strides", 1, 2),
+                            ints("pads", 0, 4),
+                            ints("dilations", 1, 2),
+                        );
+                        let (Ok([c, h, w]), &[kh, kw], &[s, s2], &[ph, pw, ph2, pw2], &[dl, dl2]) = (
+                            <[usize; 3]>::try_from(d.get(1..).unwrap_or(&[])),
+                            &ks[..],
+                            &strides[..],
+                            &pads[..],
+                            &dil[..],
+                        ) else {
+                            return Err(bad(format!(
+                                "`{body}`: a 2-D MaxPool of a [1, c, h, w] view expected"
+                            )));
+                        };
+                        if s != s2 || ph != ph2 || pw != pw2 || dl != dl2 {
+                            return Err(bad(format!(
+                                "`{body}`: strides {strides:?}, pads {pads:?}, dilations \
+                                 {dil:?}: expected equal strides and dilations, the same \
+                                 padding at both ends of each axis"
+                            )));
+                        }
+                        let spec = ConvSpec {
+                            pad: [ph, pw].map(|p| p.max(0) as usize),
+                            dilation: dl.max(1) as usize,
+                            ..ConvSpec::new(
+                                [kh, kw].map(|k| k.max(1) as usize),
+                                s.max(1) as usize,
+                                0,
+                            )
+                        };
+                        QOp::Move {
+                            input: x,
+                            output: t,
+                            how: Movement::MaxPool(spec.on([c, h, w], c)),
+                        }
+                    }
                     "matmul" => {
                         let ((a, da), (b, db)) = (view("a_")?, view("b_")?);
                         sizes("left", &da, 3)?;
@@ -561,6 +638,7 @@ pub fn read(m: &ModelProto, file: &str) -> Result<QModel, Error> {
                 let by = match g.input[1].as_str() {
                     "step" => EmbedIndex::Step,
                     "label" => EmbedIndex::Class,
+                    i if i.ends_with("_const_row") => EmbedIndex::Const,
                     _ => EmbedIndex::StepClass,
                 };
                 ops.push(QOp::Embed {

@@ -20,12 +20,8 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
     let mut b = GraphBuilder::new("edgediff_int8");
     let row0 = &g.qparams[0];
     let sample = g.tensors[g.input].shape;
-    let flat = sample[1] == 1 && sample[2] == 1;
-    let x_dims: Vec<i64> = if flat {
-        vec![1, sample[0] as i64]
-    } else {
-        dims4(sample).to_vec()
-    };
+    let x_dims: Vec<i64> = interface_dims(sample).iter().map(|d| *d as i64).collect();
+    let flat = x_dims.len() < 4;
     b.input("x", DataType::Float, &x_dims);
     b.input("step", DataType::Int64, &[1]);
     if g.num_classes > 0 {
@@ -70,18 +66,16 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 weights,
                 bias,
                 w_scales,
-                kernel,
-                stride,
-                pad,
-                up,
-                out_pad,
+                spec,
                 relu,
                 ..
             } => {
                 let (oc, ic) = (oshape[0] as i64, g.tensors[*input].shape[0] as i64);
+                let groups = spec.groups as i64;
+                let kernel = spec.kernel.map(|v| v as i64);
                 let w = b.init_i8(
                     &format!("op{k}_w"),
-                    &[oc, ic, kernel[0] as i64, kernel[1] as i64],
+                    &[oc, ic / groups, kernel[0], kernel[1]],
                     weights,
                 );
                 b.init_f32(&format!("op{k}_w_scale"), &[oc], w_scales);
@@ -95,14 +89,27 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let wz = b.init_i8(&format!("op{k}_w_zp"), &[oc], &vec![0; oc as usize]);
                 let bias = b.init_i32(&format!("op{k}_bias"), &[oc], bias);
                 let (mut x, xz, yz) = (name(*input), zp(*input), zp(out));
-                // A transposed conv: the stuffed input, then the conv with its end padding.
-                let mut pads = vec![*pad as i64; 4];
-                if *up > 1 {
+                // A transposed conv (equal padding on both axes): the stuffed input, then the
+                // conv with its end padding.
+                let [ph, pw] = spec.pad.map(|p| p as i64);
+                let mut pads = vec![ph, pw, ph, pw];
+                if spec.up > 1 {
                     let shape = g.tensors[*input].shape;
-                    let end = (*pad + *out_pad) as i64 - (*up as i64 - 1);
-                    x = stuffed(&mut b, k, (&x, &xz), shape, *up, end.min(0));
+                    let end = (spec.pad[0] + spec.out_pad) as i64 - (spec.up as i64 - 1);
+                    x = stuffed(&mut b, k, (&x, &xz), shape, spec.up, end.min(0));
                     (pads[2], pads[3]) = (end.max(0), end.max(0));
-                    b.init_i64(&format!("op{k}_out_pad"), &[], &[*out_pad as i64]);
+                    b.init_i64(&format!("op{k}_out_pad"), &[], &[spec.out_pad as i64]);
+                }
+                let mut attrs = vec![
+                    ("kernel_shape", Attr::Ints(kernel.to_vec())),
+                    ("strides", Attr::Ints(vec![spec.stride as i64; 2])),
+                    ("pads", Attr::Ints(pads)),
+                ];
+                if spec.dilation > 1 {
+                    attrs.push(("dilations", Attr::Ints(vec![spec.dilation as i64; 2])));
+                }
+                if groups > 1 {
+                    attrs.push(("group", Attr::Int(groups)));
                 }
                 // A fused ReLU clamps at the output zero point: DequantizeLinear -> Relu ->
                 // QuantizeLinear on the output grid computes exactly that.
@@ -115,14 +122,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                     "QLinearConv",
                     &[&x, &one, &xz, &w, &ms, &wz, &one, &yz, &bias],
                     &[&conv_out],
-                    &[
-                        (
-                            "kernel_shape",
-                            Attr::Ints(vec![kernel[0] as i64, kernel[1] as i64]),
-                        ),
-                        ("strides", Attr::Ints(vec![*stride as i64; 2])),
-                        ("pads", Attr::Ints(pads)),
-                    ],
+                    &attrs,
                 );
                 if *relu {
                     let (f, r) = (format!("op{k}_conv_f"), format!("op{k}_relu"));
@@ -169,7 +169,7 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let scales = b.init_f32(
                     &format!("op{k}_scales"),
                     &[4],
-                    &[1.0, 1.0, *factor as f32, *factor as f32],
+                    &[1.0, 1.0, factor[0] as f32, factor[1] as f32],
                 );
                 b.node(
                     "Resize",
@@ -232,6 +232,25 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                         b.node("Slice", &[&v, &starts, &ends, &axes], &[&n("slice")], &[]);
                         n("slice")
                     }
+                    // int8 in, int8 out: max selects values, whatever their quantization.
+                    Movement::MaxPool(pg) => {
+                        let dims = [1, pg.in_c, pg.in_h, pg.in_w].map(|d| d as i64);
+                        let v = view(&mut b, k, "", &name(*input), &dims);
+                        let [ph, pw] = [pg.pad_h, pg.pad_w].map(|p| p as i64);
+                        let mut attrs = vec![
+                            (
+                                "kernel_shape",
+                                Attr::Ints(vec![pg.k_h as i64, pg.k_w as i64]),
+                            ),
+                            ("strides", Attr::Ints(vec![pg.stride as i64; 2])),
+                            ("pads", Attr::Ints(vec![ph, pw, ph, pw])),
+                        ];
+                        if pg.dilation > 1 {
+                            attrs.push(("dilations", Attr::Ints(vec![pg.dilation as i64; 2])));
+                        }
+                        b.node("MaxPool", &[&v], &[&n("maxpool")], &attrs);
+                        n("maxpool")
+                    }
                 };
                 back(&mut b, k, &body, &name(out), oshape);
             }
@@ -285,7 +304,12 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
                 let rows = table.len() as i64 / len.max(1);
                 let t = b.init_i8(&format!("op{k}_table"), &[rows, len], table);
                 let joint = format!("op{k}_index");
+                let constant = format!("op{k}_const_row");
                 let index = match by {
+                    EmbedIndex::Const => {
+                        b.init_i64(&constant, &[1], &[0]);
+                        &constant
+                    }
                     EmbedIndex::Step => "step",
                     EmbedIndex::Class => "label",
                     EmbedIndex::StepClass => {
@@ -315,7 +339,11 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
     }
     let fo = dq(&mut b, g.output);
     if flat {
-        let s = b.init_i64("out_shape2", &[2], &x_dims);
+        let s = b.init_i64(
+            &format!("out_shape{}", x_dims.len()),
+            &[x_dims.len() as i64],
+            &x_dims,
+        );
         b.node("Reshape", &[&fo, &s], &["eps"], &[]);
     } else {
         b.node("Identity", &[&fo], &["eps"], &[]);
@@ -552,6 +580,17 @@ fn view(b: &mut GraphBuilder, k: usize, prefix: &str, x: &str, dims: &[i64]) -> 
     let out = format!("op{k}_{prefix}in");
     b.node("Reshape", &[x, &shape], &[&out], &[]);
     out
+}
+
+/// The shape of the int8 model's input `x` and output for a sample stored as `[c, h, w]`: the
+/// float model's interface, a vector `[1, d]`, a 1-D signal `[1, c, L]` (stored as
+/// `[c, 1, L]`) or an image `[1, c, h, w]`; inside, every tensor is `[1, c, h, w]`.
+pub fn interface_dims(sample: [usize; 3]) -> Vec<usize> {
+    match sample {
+        [d, 1, 1] => vec![1, d],
+        [c, 1, l] => vec![1, c, l],
+        [c, h, w] => vec![1, c, h, w],
+    }
 }
 
 /// `Reshape(body, [1, c, h, w])` into the op's output tensor `t`.

@@ -4,7 +4,8 @@
 //!   `i16 x i8 -> i32` dot product with its weight row ([`super::dot`]);
 //!   Linear (`1 x 1` input) is the same with the whole input as the one patch;
 //! - patches longer than [`MAX_PATCH`] fall back to row accumulation: per output channel and
-//!   output row, each kernel tap adds a scaled input row segment into int32 accumulators.
+//!   output row, each kernel tap adds a scaled input row segment into int32 accumulators;
+//! - a grouped conv runs each group as its own dense conv on the group's channels.
 
 use super::dot::{dot_i16_i8, prepare};
 use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
@@ -48,43 +49,77 @@ pub fn conv2d(
     let (Some(out_h), Some(out_w)) = (g.out_h(), g.out_w()) else {
         return;
     };
-    let c = Conv {
-        x,
-        qx,
-        p,
-        g,
-        qy,
-        out_h,
-        out_w,
-        taps: g.in_c * g.k_h * g.k_w,
-        lo: if relu { qy.zero_point } else { -128 } as i8,
-        rounding: Rounding::of_layer(qx, p.w_scales, g.out_c, qy),
+    let (icg, groups) = (g.group_in(), g.groups);
+    if icg == 0 {
+        return;
+    }
+    // Rounding is a property of the whole layer (all its multipliers), not of one group.
+    let rounding = Rounding::of_layer(qx, p.w_scales, g.out_c, qy);
+    let ocg = g.out_c / groups;
+    let group = ConvGeometry {
+        in_c: icg,
+        out_c: ocg,
+        groups: 1,
+        ..*g
     };
-    if c.taps <= MAX_PATCH {
-        patches(&c, y);
-    } else if g.up == 1 {
-        rows(&c, y);
-    } else {
-        crate::kernels::reference::conv2d(x, qx, p, g, qy, relu, y);
+    let taps = group.taps();
+    if taps > MAX_PATCH && g.up > 1 {
+        // Long patches over a stuffed input: rare (a wide transposed conv); the reference.
+        return crate::kernels::reference::conv2d(x, qx, p, g, qy, relu, y);
+    }
+    let (x_len, y_len) = (icg * g.in_h * g.in_w, ocg * out_h * out_w);
+    let slices = x
+        .chunks_exact(x_len)
+        .zip(y.chunks_exact_mut(y_len))
+        .zip(p.weights.chunks_exact(ocg * taps))
+        .zip(
+            p.bias
+                .chunks_exact(4 * ocg)
+                .zip(p.w_scales.chunks_exact(4 * ocg)),
+        );
+    for (((x, y), weights), (bias, w_scales)) in slices.take(groups) {
+        let p = DenseParams {
+            weights,
+            bias,
+            w_scales,
+        };
+        let c = Conv {
+            x,
+            qx,
+            p: &p,
+            g: &group,
+            qy,
+            out_h,
+            out_w,
+            taps,
+            lo: if relu { qy.zero_point } else { -128 } as i8,
+            rounding,
+        };
+        if taps <= MAX_PATCH {
+            patches(&c, y);
+        } else {
+            rows(&c, y);
+        }
     }
 }
 
-/// [`gather`] for a stuffed input (a transposed conv): taps between stuffed values are 0.
-fn gather_stuffed(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
+/// [`gather`] for a stuffed input (a transposed conv) or a dilated kernel: taps between
+/// stuffed values and in the padding are 0.
+fn gather_general(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
     let plane = g.in_h * g.in_w;
     let mut taps = patch.chunks_exact_mut(g.k_w);
     for ic in 0..g.in_c {
         let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
         for ky in 0..g.k_h {
             let Some(dst) = taps.next() else { return };
-            let Some(iy) = g.source(oy, ky, g.in_h) else {
+            let Some(iy) = g.row(oy, ky) else {
                 dst.fill(0);
                 continue;
             };
             let row = x_ic.get(iy * g.in_w..(iy + 1) * g.in_w).unwrap_or(&[]);
             for (kx, d) in dst.iter_mut().enumerate() {
                 *d = g
-                    .source(ox, kx, g.in_w)
+                    .col(ox, kx)
                     .and_then(|ix| row.get(ix))
                     .map_or(0, |&v| (i32::from(v) - z) as i16);
             }
@@ -94,19 +129,19 @@ fn gather_stuffed(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), 
 
 /// Writes the patch of output pixel `(oy, ox)` into `patch` (`x - z`, 0 for padding).
 fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
-    if g.up > 1 {
-        return gather_stuffed(x, z, g, (oy, ox), patch);
+    if g.up > 1 || g.dilation > 1 {
+        return gather_general(x, z, g, (oy, ox), patch);
     }
     let plane = g.in_h * g.in_w;
-    let ix0 = (ox * g.stride).wrapping_sub(g.pad);
+    let ix0 = (ox * g.stride).wrapping_sub(g.pad_w);
     // The kernel's columns all inside the input row: copy a contiguous segment.
-    let inside = ox * g.stride >= g.pad && ix0 + g.k_w <= g.in_w;
+    let inside = ox * g.stride >= g.pad_w && ix0 + g.k_w <= g.in_w;
     let mut rows = patch.chunks_exact_mut(g.k_w);
     for ic in 0..g.in_c {
         let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
         for ky in 0..g.k_h {
             let Some(dst) = rows.next() else { return };
-            let iy = (oy * g.stride + ky).wrapping_sub(g.pad);
+            let iy = (oy * g.stride + ky).wrapping_sub(g.pad_h);
             let row = if iy < g.in_h {
                 x_ic.get(iy * g.in_w..(iy + 1) * g.in_w)
             } else {
@@ -122,7 +157,7 @@ fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &
                 }
                 Some(r) => {
                     for (kx, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * g.stride + kx).wrapping_sub(g.pad);
+                        let ix = (ox * g.stride + kx).wrapping_sub(g.pad_w);
                         *d = r.get(ix).map_or(0, |&v| (i32::from(v) - z) as i16);
                     }
                 }
@@ -198,7 +233,7 @@ fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
                 for (ic, w_ic) in w_oc.chunks_exact(g.k_h * g.k_w).enumerate() {
                     let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
                     for (ky, w_row) in w_ic.chunks_exact(g.k_w).enumerate() {
-                        let iy = (oy * g.stride + ky).wrapping_sub(g.pad);
+                        let iy = (oy * g.stride + ky * g.dilation).wrapping_sub(g.pad_h);
                         if iy >= g.in_h {
                             continue; // padding row: contributes 0
                         }
@@ -208,8 +243,8 @@ fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
                         for (kx, &wb) in w_row.iter().enumerate() {
                             let w = i32::from(wb as i8);
                             // Output columns j in 0..n whose input column
-                            // ix = (ox0 + j) * stride + kx - pad lies in 0..in_w.
-                            let base = kx as isize - g.pad as isize;
+                            // ix = (ox0 + j) * stride + kx * dilation - pad lies in 0..in_w.
+                            let base = (kx * g.dilation) as isize - g.pad_w as isize;
                             let s = g.stride as isize;
                             let first = (ox0 as isize * s + base).max(0);
                             let j_lo = ((first - base + s - 1) / s - ox0 as isize).max(0) as usize;
@@ -269,13 +304,28 @@ mod tests {
             // Transposed convs (the input stuffed), some with long patches too.
             let stuffed = !linear && case % 5 == 3;
             let up = if stuffed { 2 + case % 2 } else { 1 };
+            // Grouped (some depthwise), dilated, and 1-D (one row, padding on columns only).
+            let groups = if linear { 1 } else { [1, 1, 2, 3][case % 4] };
+            let dilation = if linear || stuffed {
+                1
+            } else {
+                1 + case % 3 / 2
+            };
+            let one_d = !linear && case % 6 == 4;
+            let icg = if long {
+                120 + (rng.next() % 9) as usize
+            } else {
+                1 + (rng.next() % 5) as usize
+            };
+            let (k_h, k_w) = match (linear, long, one_d) {
+                (true, ..) => (1, 1),
+                (_, true, _) => (3, 3),
+                (_, _, true) => (1, k),
+                _ => (k, k),
+            };
             let g = ConvGeometry {
-                in_c: if long {
-                    120 + (rng.next() % 9) as usize
-                } else {
-                    1 + (rng.next() % 9) as usize
-                },
-                in_h: if linear {
+                in_c: icg * groups,
+                in_h: if linear || one_d {
                     1
                 } else {
                     1 + (rng.next() % 12) as usize
@@ -285,23 +335,14 @@ mod tests {
                 } else {
                     1 + (rng.next() % 80) as usize
                 },
-                out_c: 1 + (rng.next() % 7) as usize,
-                k_h: if linear {
-                    1
-                } else if long {
-                    3
-                } else {
-                    k
-                },
-                k_w: if linear {
-                    1
-                } else if long {
-                    3
-                } else {
-                    k
-                },
+                out_c: groups * (1 + (rng.next() % 4) as usize),
+                k_h,
+                k_w,
                 stride: if linear || stuffed { 1 } else { stride },
-                pad: if linear { 0 } else { pad },
+                pad_h: if linear || one_d { 0 } else { pad },
+                pad_w: if linear { 0 } else { pad },
+                dilation,
+                groups,
                 up,
                 out_pad: if stuffed { case % up } else { 0 },
             };
@@ -309,7 +350,7 @@ mod tests {
                 continue;
             };
             let x: Vec<i8> = (0..g.in_c * g.in_h * g.in_w).map(|_| rng.i8()).collect();
-            let w: Vec<u8> = (0..g.out_c * g.in_c * g.k_h * g.k_w)
+            let w: Vec<u8> = (0..g.out_c * g.taps())
                 .map(|_| rng.i8().max(-127) as u8)
                 .collect();
             let bias: Vec<u8> = (0..g.out_c)

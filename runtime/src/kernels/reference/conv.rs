@@ -1,15 +1,82 @@
-//! Conv2d (and Linear, a 1x1 conv on `[K, 1, 1]`): int8 x int8 -> int32, requantized per output
-//! channel.
+//! Conv2d (and Linear, a 1x1 conv on `[K, 1, 1]`; and Conv1d, a `1 x k` conv on `[c, 1, L]`):
+//! int8 x int8 -> int32, requantized per output channel.
 
 use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 
-/// Shape of a conv: input `[in_c, in_h, in_w]`, kernel `[out_c, in_c, k_h, k_w]`,
-/// symmetric zero padding `pad` (in real values) and `stride`.
+/// What a conv does, apart from its tensor shapes: kernel, stride, zero padding per axis,
+/// dilation, channel groups, and the input stuffing of a transposed conv.
 ///
 /// A transposed convolution is the convolution of the same input read with `up - 1` zeros
 /// between its rows and between its columns (`up` = the transposed conv's stride), padded by
 /// `pad` and, at the bottom and right, `pad + out_pad`, by the flipped kernel with stride 1
-/// ([`ConvGeometry::stuffed`]). Ordinary convs have `up = 1` and `out_pad = 0`.
+/// ([`ConvSpec::stuffed`]). Ordinary convs have `up = 1` and `out_pad = 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConvSpec {
+    /// `[k_h, k_w]`.
+    pub kernel: [usize; 2],
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Zero padding `[top and bottom, left and right]` (in real values).
+    pub pad: [usize; 2],
+    /// Distance between kernel taps (both axes; 1: dense).
+    pub dilation: usize,
+    /// Channel groups: output channel `o` reads input channels of group
+    /// `o / (out_c / groups)` only (`in_c` for a depthwise conv).
+    pub groups: usize,
+    /// Input stuffing: the input is read with `up - 1` zeros between neighbours.
+    pub up: usize,
+    /// Extra padding at the bottom and right.
+    pub out_pad: usize,
+}
+
+impl ConvSpec {
+    /// A dense conv with kernel `[k_h, k_w]`, `stride` and padding `pad` on every side.
+    pub const fn new([k_h, k_w]: [usize; 2], stride: usize, pad: usize) -> Self {
+        Self {
+            kernel: [k_h, k_w],
+            stride,
+            pad: [pad, pad],
+            dilation: 1,
+            groups: 1,
+            up: 1,
+            out_pad: 0,
+        }
+    }
+
+    /// The convolution equivalent to a transposed conv (kernel `[k_h, k_w]`): over the input
+    /// stuffed by `up` (the transposed conv's stride), stride 1, padding `pad` (the transposed
+    /// conv's `k - 1 - padding`) and `pad + out_pad` at the end (its `output_padding`).
+    pub const fn stuffed(kernel: [usize; 2], up: usize, pad: usize, out_pad: usize) -> Self {
+        Self {
+            up,
+            out_pad,
+            ..Self::new(kernel, 1, pad)
+        }
+    }
+
+    /// The geometry of this conv on an input of shape `[c, h, w]` with `out_c` output channels.
+    pub const fn on(&self, input: [usize; 3], out_c: usize) -> ConvGeometry {
+        ConvGeometry {
+            in_c: input[0],
+            in_h: input[1],
+            in_w: input[2],
+            out_c,
+            k_h: self.kernel[0],
+            k_w: self.kernel[1],
+            stride: self.stride,
+            pad_h: self.pad[0],
+            pad_w: self.pad[1],
+            dilation: self.dilation,
+            groups: self.groups,
+            up: self.up,
+            out_pad: self.out_pad,
+        }
+    }
+}
+
+/// Shape of a conv: input `[in_c, in_h, in_w]`, kernel `[out_c, in_c / groups, k_h, k_w]`,
+/// and the rest of its [`ConvSpec`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConvGeometry {
@@ -27,8 +94,14 @@ pub struct ConvGeometry {
     pub k_w: usize,
     /// Stride (both axes).
     pub stride: usize,
-    /// Padding (both axes, both sides).
-    pub pad: usize,
+    /// Padding at the top and the bottom.
+    pub pad_h: usize,
+    /// Padding at the left and the right.
+    pub pad_w: usize,
+    /// Distance between kernel taps (both axes).
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
     /// Input stuffing: the input is read with `up - 1` zeros between neighbours.
     pub up: usize,
     /// Extra padding at the bottom and right.
@@ -36,88 +109,97 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
-    /// The conv from an input of shape `[c, h, w]` to `out_c` channels with
+    /// The dense conv from an input of shape `[c, h, w]` to `out_c` channels with
     /// `[k_h, k_w, stride, pad]`.
     pub const fn new(input: [usize; 3], out_c: usize, [k_h, k_w, stride, pad]: [usize; 4]) -> Self {
-        Self {
-            in_c: input[0],
-            in_h: input[1],
-            in_w: input[2],
-            out_c,
-            k_h,
-            k_w,
-            stride,
-            pad,
-            up: 1,
-            out_pad: 0,
-        }
-    }
-
-    /// The convolution equivalent to a transposed conv (kernel `[k_h, k_w]`): over the input
-    /// stuffed by `up` (the transposed conv's stride), stride 1, padding `pad` (the transposed
-    /// conv's `k - 1 - padding`) and `pad + out_pad` at the end (its `output_padding`).
-    pub const fn stuffed(
-        input: [usize; 3],
-        out_c: usize,
-        [k_h, k_w, up, pad]: [usize; 4],
-        out_pad: usize,
-    ) -> Self {
-        Self {
-            up,
-            out_pad,
-            ..Self::new(input, out_c, [k_h, k_w, 1, pad])
-        }
+        ConvSpec::new([k_h, k_w], stride, pad).on(input, out_c)
     }
 
     /// A Linear layer `[in_f] -> [out_f]`.
     pub const fn linear(in_f: usize, out_f: usize) -> Self {
-        Self {
-            in_c: in_f,
-            in_h: 1,
-            in_w: 1,
-            out_c: out_f,
-            k_h: 1,
-            k_w: 1,
-            stride: 1,
-            pad: 0,
-            up: 1,
-            out_pad: 0,
+        Self::new([in_f, 1, 1], out_f, [1, 1, 1, 0])
+    }
+
+    /// The conv apart from its shapes.
+    pub const fn spec(&self) -> ConvSpec {
+        ConvSpec {
+            kernel: [self.k_h, self.k_w],
+            stride: self.stride,
+            pad: [self.pad_h, self.pad_w],
+            dilation: self.dilation,
+            groups: self.groups,
+            up: self.up,
+            out_pad: self.out_pad,
         }
+    }
+
+    /// Input channels per group (the weights' second axis), 0 when `groups` does not divide
+    /// both channel counts.
+    pub const fn group_in(&self) -> usize {
+        if self.groups == 0
+            || !self.in_c.is_multiple_of(self.groups)
+            || !self.out_c.is_multiple_of(self.groups)
+        {
+            0
+        } else {
+            self.in_c / self.groups
+        }
+    }
+
+    /// Weights per output channel: `in_c / groups * k_h * k_w` (saturating).
+    pub const fn taps(&self) -> usize {
+        self.group_in()
+            .saturating_mul(self.k_h)
+            .saturating_mul(self.k_w)
     }
 
     /// Output height, or `None` when the kernel does not fit.
     pub const fn out_h(&self) -> Option<usize> {
-        self.out_dim(self.in_h, self.k_h)
+        self.out_dim(self.in_h, self.k_h, self.pad_h)
     }
 
     /// Output width, or `None` when the kernel does not fit.
     pub const fn out_w(&self) -> Option<usize> {
-        self.out_dim(self.in_w, self.k_w)
+        self.out_dim(self.in_w, self.k_w, self.pad_w)
     }
 
-    const fn out_dim(&self, input: usize, k: usize) -> Option<usize> {
-        if self.stride == 0 || k == 0 || self.up == 0 || input == 0 {
+    const fn out_dim(&self, input: usize, k: usize, pad: usize) -> Option<usize> {
+        if self.stride == 0 || k == 0 || self.up == 0 || self.dilation == 0 || input == 0 {
             return None;
         }
         // Checked: the sizes come from untrusted packs, and usize has 32 bits on the device.
         let Some(stuffed) = (input - 1).checked_mul(self.up) else {
             return None;
         };
-        let Some(padded) = stuffed.checked_add(1 + 2 * self.pad + self.out_pad) else {
+        let Some(padded) = stuffed.checked_add(1 + 2 * pad + self.out_pad) else {
             return None;
         };
-        if padded < k {
+        let Some(span) = (k - 1).checked_mul(self.dilation) else {
+            return None;
+        };
+        if padded <= span {
             None
         } else {
-            Some((padded - k) / self.stride + 1)
+            Some((padded - span - 1) / self.stride + 1)
         }
     }
 
-    /// The input row or column read by output index `o` at kernel tap `k`, `None` in the
-    /// padding and between stuffed values.
+    /// The input row read by output row `oy` at kernel row `ky`, `None` in the padding and
+    /// between stuffed values.
     #[inline]
-    pub const fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
-        let v = (o * self.stride + k).wrapping_sub(self.pad);
+    pub const fn row(&self, oy: usize, ky: usize) -> Option<usize> {
+        self.source(oy, ky, self.pad_h, self.in_h)
+    }
+
+    /// The input column read by output column `ox` at kernel column `kx` (see [`Self::row`]).
+    #[inline]
+    pub const fn col(&self, ox: usize, kx: usize) -> Option<usize> {
+        self.source(ox, kx, self.pad_w, self.in_w)
+    }
+
+    #[inline]
+    const fn source(&self, o: usize, k: usize, pad: usize, size: usize) -> Option<usize> {
+        let v = (o * self.stride + k * self.dilation).wrapping_sub(pad);
         if self.up > 1 && !v.is_multiple_of(self.up) {
             return None;
         }
@@ -128,7 +210,7 @@ impl ConvGeometry {
     /// Multiply-accumulates per evaluation (padding taps included).
     pub const fn macs(&self) -> usize {
         match (self.out_h(), self.out_w()) {
-            (Some(h), Some(w)) => self.out_c * h * w * self.in_c * self.k_h * self.k_w,
+            (Some(h), Some(w)) => self.out_c * h * w * self.taps(),
             _ => 0,
         }
     }
@@ -158,7 +240,11 @@ pub fn conv2d(
     let (Some(out_h), Some(out_w)) = (g.out_h(), g.out_w()) else {
         return;
     };
-    let taps = g.in_c * g.k_h * g.k_w;
+    let taps = g.taps();
+    let (icg, ocg) = (g.group_in(), g.out_c / g.groups.max(1));
+    if taps == 0 {
+        return;
+    }
     let lo = if relu { qy.zero_point } else { -128 } as i8;
     let rounding = Rounding::of_layer(qx, p.w_scales, g.out_c, qy);
     let mut outputs = y.chunks_exact_mut(out_h * out_w);
@@ -166,19 +252,20 @@ pub fn conv2d(
         let Some(y_oc) = outputs.next() else { return };
         let m = multiplier(qx.scale, read_f32(p.w_scales, oc), qy.scale);
         let bias = read_i32(p.bias, oc);
+        let ic0 = oc / ocg * icg;
         for (oy, y_row) in y_oc.chunks_exact_mut(out_w).enumerate() {
             for (ox, out) in y_row.iter_mut().enumerate() {
                 let mut acc = bias;
                 for (ic, w_ic) in w_oc.chunks_exact(g.k_h * g.k_w).enumerate() {
                     for (ky, w_row) in w_ic.chunks_exact(g.k_w).enumerate() {
-                        let Some(iy) = g.source(oy, ky, g.in_h) else {
+                        let Some(iy) = g.row(oy, ky) else {
                             continue; // padding or stuffing: x - z_x = 0
                         };
                         for (kx, &w) in w_row.iter().enumerate() {
-                            let Some(ix) = g.source(ox, kx, g.in_w) else {
+                            let Some(ix) = g.col(ox, kx) else {
                                 continue;
                             };
-                            let xv = x.get((ic * g.in_h + iy) * g.in_w + ix).copied();
+                            let xv = x.get(((ic0 + ic) * g.in_h + iy) * g.in_w + ix).copied();
                             let xv = i32::from(xv.unwrap_or(qx.zero_point as i8));
                             acc += (xv - qx.zero_point) * i32::from(w as i8);
                         }
@@ -216,11 +303,15 @@ mod tests {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut acc = bias[oc] as f64 * qx.scale as f64 * s_w[oc] as f64;
-                    for ic in 0..g.in_c {
+                    let icg = g.group_in();
+                    let ic0 = oc / (g.out_c / g.groups) * icg;
+                    for ic in 0..icg {
                         for ky in 0..g.k_h {
                             for kx in 0..g.k_w {
-                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                let iy =
+                                    (oy * g.stride + ky * g.dilation) as isize - g.pad_h as isize;
+                                let ix =
+                                    (ox * g.stride + kx * g.dilation) as isize - g.pad_w as isize;
                                 if iy < 0
                                     || ix < 0
                                     || iy >= g.in_h as isize
@@ -229,9 +320,9 @@ mod tests {
                                     continue;
                                 }
                                 let xv = qx.dequantize(
-                                    x[(ic * g.in_h + iy as usize) * g.in_w + ix as usize],
+                                    x[((ic0 + ic) * g.in_h + iy as usize) * g.in_w + ix as usize],
                                 ) as f64;
-                                let wv = w[((oc * g.in_c + ic) * g.k_h + ky) * g.k_w + kx] as f64
+                                let wv = w[((oc * icg + ic) * g.k_h + ky) * g.k_w + kx] as f64
                                     * s_w[oc] as f64;
                                 acc += xv * wv;
                             }
@@ -255,7 +346,7 @@ mod tests {
         let mut hist = [0usize; 3];
         for (k, s, p, op) in [(4, 2, 1, 0), (2, 2, 0, 0), (3, 2, 1, 1), (3, 3, 0, 2)] {
             let (ic, oc, h, w) = (3, 4, 3, 5);
-            let g = ConvGeometry::stuffed([ic, h, w], oc, [k, k, s, k - 1 - p], op);
+            let g = ConvSpec::stuffed([k, k], s, k - 1 - p, op).on([ic, h, w], oc);
             let (oh, ow) = (g.out_h().unwrap(), g.out_w().unwrap());
             assert_eq!(
                 (oh, ow),
@@ -328,60 +419,33 @@ mod tests {
         let shapes = [
             ConvGeometry::linear(2, 16),
             ConvGeometry::linear(64, 10),
-            ConvGeometry {
-                in_c: 3,
-                in_h: 8,
-                in_w: 8,
-                out_c: 4,
-                k_h: 3,
-                k_w: 3,
-                stride: 1,
-                pad: 1,
-                up: 1,
-                out_pad: 0,
-            },
-            ConvGeometry {
-                in_c: 4,
-                in_h: 8,
-                in_w: 8,
-                out_c: 8,
-                k_h: 3,
-                k_w: 3,
-                stride: 2,
-                pad: 1,
-                up: 1,
-                out_pad: 0,
-            },
-            ConvGeometry {
-                in_c: 8,
-                in_h: 4,
-                in_w: 4,
-                out_c: 4,
-                k_h: 1,
-                k_w: 1,
-                stride: 1,
-                pad: 0,
-                up: 1,
-                out_pad: 0,
-            },
-            ConvGeometry {
-                in_c: 2,
-                in_h: 5,
-                in_w: 7,
-                out_c: 3,
-                k_h: 1,
-                k_w: 1,
-                stride: 2,
-                pad: 0,
-                up: 1,
-                out_pad: 0,
-            },
+            ConvGeometry::new([3, 8, 8], 4, [3, 3, 1, 1]),
+            ConvGeometry::new([4, 8, 8], 8, [3, 3, 2, 1]),
+            ConvGeometry::new([8, 4, 4], 4, [1, 1, 1, 0]),
+            ConvGeometry::new([2, 5, 7], 3, [1, 1, 2, 0]),
+            // Depthwise, grouped, dilated, and a Conv1d on [c, 1, L].
+            ConvSpec {
+                groups: 6,
+                ..ConvSpec::new([3, 3], 1, 1)
+            }
+            .on([6, 6, 6], 6),
+            ConvSpec {
+                groups: 2,
+                dilation: 2,
+                ..ConvSpec::new([3, 3], 1, 2)
+            }
+            .on([4, 7, 7], 6),
+            ConvSpec {
+                pad: [0, 2],
+                ..ConvSpec::new([1, 5], 2, 0)
+            }
+            .on([3, 1, 17], 4),
         ];
         let mut hist = [0usize; 3];
         for g in shapes {
             for relu in [false, true] {
                 let x: Vec<i8> = (0..g.in_c * g.in_h * g.in_w).map(|_| rng.i8()).collect();
-                let w: Vec<i8> = (0..g.out_c * g.in_c * g.k_h * g.k_w)
+                let w: Vec<i8> = (0..g.out_c * g.taps())
                     .map(|_| rng.i8().max(-127))
                     .collect();
                 let s_w: Vec<f32> = (0..g.out_c).map(|_| 0.002 + rng.unit() * 0.01).collect();

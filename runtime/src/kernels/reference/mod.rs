@@ -8,14 +8,16 @@ mod elementwise;
 mod layout;
 mod matmul;
 pub mod norm;
+mod pool;
 mod resize;
 pub mod softmax;
 
-pub use conv::{ConvGeometry, DenseParams, conv2d};
+pub use conv::{ConvGeometry, ConvSpec, DenseParams, conv2d};
 pub use elementwise::{add, dequantize, lut, mul, quantize, requantize_copy, row_vector};
 pub use layout::{SliceGeometry, slice, transpose};
 pub use matmul::{MatMulGeometry, matmul};
 pub use norm::{GroupNormGeometry, group_norm};
+pub use pool::max_pool;
 pub use resize::upsample_nearest;
 pub use softmax::softmax;
 
