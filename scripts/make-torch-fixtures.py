@@ -55,6 +55,29 @@ def digits():
     return rows[:, :64] / 8.0 - 1.0, rows[:, 64].astype(np.int64)
 
 
+def ecg_beats(n, rng, length=128, rate=128.0):
+    """ECG-like 1-D signals, `length` samples at `rate` Hz: the P, Q, R, S, T waves of
+    McSharry et al.'s ECGSYN model (IEEE Trans. Biomed. Eng. 50(3), 2003: Gaussian bumps at
+    phases -pi/3, -pi/12, 0, pi/12, pi/2 with amplitudes 1.2, -5, 30, -7.5, 0.75 and widths
+    0.25, 0.1, 0.1, 0.1, 0.4) summed over the cardiac phase, with a random heart rate
+    (55-110 bpm), start phase, per-wave amplitude (+-15%) and width (+-10%) jitter, and
+    baseline wander (0.1-0.4 Hz), scaled so that the R peak is near 1."""
+    theta = np.array([-np.pi / 3, -np.pi / 12, 0.0, np.pi / 12, np.pi / 2])
+    a = np.array([1.2, -5.0, 30.0, -7.5, 0.75])
+    b = np.array([0.25, 0.1, 0.1, 0.1, 0.4])
+    t = np.arange(length) / rate
+    hr = rng.uniform(55, 110, (n, 1))
+    phase = 2 * np.pi * hr / 60.0 * t + rng.uniform(-np.pi, np.pi, (n, 1))
+    out = np.zeros((n, length))
+    for i in range(5):
+        ai = a[i] * rng.uniform(0.85, 1.15, (n, 1))
+        bi = b[i] * rng.uniform(0.9, 1.1, (n, 1))
+        d = np.angle(np.exp(1j * (phase - theta[i])))  # wrapped to (-pi, pi]
+        out += ai * np.exp(-(d**2) / (2 * bi**2))
+    wander = rng.uniform(0.0, 0.1, (n, 1)) * np.sin(2 * np.pi * rng.uniform(0.1, 0.4, (n, 1)) * t + rng.uniform(0, 2 * np.pi, (n, 1)))
+    return (out / 30.0 * 1.6 - 0.4 + wander).astype(np.float32)
+
+
 # --- The noise schedule: DDPM linear betas, edgediff's defaults -------------------------
 
 BETAS = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
@@ -294,6 +317,135 @@ class AttnUNet(CondUNet):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
+def modulate(x, shift, scale):
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class DiTBlock(nn.Module):
+    """A DiT block (Peebles & Xie 2023) with adaLN-Zero conditioning, as the reference code
+    writes it: LayerNorm without affine, modulate, multi-head self-attention (one qkv Linear,
+    heads by reshape and permute, F.scaled_dot_product_attention), gated residual, the same
+    around a GELU (tanh) MLP."""
+
+    def __init__(self, dim, heads, mlp_ratio=2):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Linear(mlp_ratio * dim, dim))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+
+    def attention(self, x):
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        o = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(o.transpose(1, 2).reshape(b, n, d))
+
+    def forward(self, x, c):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=1)
+        x = x + gate1.unsqueeze(1) * self.attention(modulate(self.norm1(x), shift1, scale1))
+        return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class DiT(nn.Module):
+    """A small class-conditional DiT for 8x8 digits: patchify conv (patch 2, 16 tokens), a
+    learned position embedding, timestep + class embedding as the adaLN condition, two DiT
+    blocks, the final adaLN layer and Linear to patches, unpatchify by reshape and permute."""
+
+    def __init__(self, dim=32, depth=2, heads=2, patch=2, classes=10):
+        super().__init__()
+        self.patch, self.tdim = patch, dim
+        self.patchify = nn.Conv2d(1, dim, patch, stride=patch)
+        self.pos = nn.Parameter(torch.randn(1, (8 // patch) ** 2, dim) * 0.02)
+        self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.class_embedding = nn.Embedding(classes + 1, dim)
+        self.blocks = nn.ModuleList([DiTBlock(dim, heads) for _ in range(depth)])
+        self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+        self.out = nn.Linear(dim, patch * patch)
+
+    def forward(self, sample, timestep, class_labels):
+        c = self.time_mlp(sinusoidal(timestep, self.tdim)) + self.class_embedding(class_labels)
+        x = self.patchify(sample).flatten(2).transpose(1, 2) + self.pos
+        for blk in self.blocks:
+            x = blk(x, c)
+        shift, scale = self.ada_out(c).chunk(2, dim=1)
+        x = self.out(modulate(self.norm_out(x), shift, scale))
+        g, p = 8 // self.patch, self.patch
+        x = x.reshape(-1, g, g, p, p, 1).permute(0, 5, 1, 3, 2, 4)
+        return x.reshape(-1, 1, 8, 8)
+
+
+class ResBlock1d(nn.Module):
+    """ResBlock over a 1-D signal: GroupNorm -> SiLU -> Conv1d -> + time projection ->
+    GroupNorm -> SiLU -> Conv1d, + skip."""
+
+    def __init__(self, cin, cout, temb, groups=4):
+        super().__init__()
+        self.n1 = nn.GroupNorm(groups, cin)
+        self.c1 = nn.Conv1d(cin, cout, 3, padding=1)
+        self.t = nn.Linear(temb, cout)
+        self.n2 = nn.GroupNorm(groups, cout)
+        self.c2 = nn.Conv1d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.c1(F.silu(self.n1(x)))
+        h = h + self.t(F.silu(emb))[:, :, None]
+        h = self.c2(F.silu(self.n2(h)))
+        return h + self.skip(x)
+
+
+class SepBlock1d(nn.Module):
+    """A ConvNeXt-style block: depthwise Conv1d (kernel 7), GroupNorm, pointwise expand, SiLU,
+    a grouped dilated Conv1d (4 groups, dilation 2), pointwise project, residual."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.dw = nn.Conv1d(ch, ch, 7, padding=3, groups=ch)
+        self.norm = nn.GroupNorm(4, ch)
+        self.pw1 = nn.Conv1d(ch, 2 * ch, 1)
+        self.dil = nn.Conv1d(2 * ch, 2 * ch, 3, padding=2, dilation=2, groups=4)
+        self.pw2 = nn.Conv1d(2 * ch, ch, 1)
+
+    def forward(self, x):
+        h = F.silu(self.pw1(self.norm(self.dw(x))))
+        return x + self.pw2(F.silu(self.dil(h)))
+
+
+class UNet1d(nn.Module):
+    """A 1-D U-Net for 128-sample signals: Conv1d in (kernel 5), res block, strided Conv1d down
+    to 64, res block + separable block, plus a pooled shortcut (average and max pooling of the
+    first level, 1x1 Conv1d), nearest upsample + Conv1d, skip concat, res block, GroupNorm +
+    SiLU + Conv1d out."""
+
+    def __init__(self, ch=16, temb=32):
+        super().__init__()
+        self.tdim = temb
+        self.time_mlp = nn.Sequential(nn.Linear(temb, temb), nn.SiLU(), nn.Linear(temb, temb))
+        self.conv_in = nn.Conv1d(1, ch, 5, padding=2)
+        self.rb1 = ResBlock1d(ch, ch, temb)
+        self.down = nn.Conv1d(ch, 2 * ch, 4, stride=2, padding=1)
+        self.rb2 = ResBlock1d(2 * ch, 2 * ch, temb)
+        self.sep = SepBlock1d(2 * ch)
+        self.pool_proj = nn.Conv1d(ch, 2 * ch, 1)
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(2 * ch, ch, 3, padding=1))
+        self.rb3 = ResBlock1d(2 * ch, ch, temb)
+        self.norm_out = nn.GroupNorm(4, ch)
+        self.conv_out = nn.Conv1d(ch, 1, 3, padding=1)
+
+    def forward(self, sample, timestep):
+        emb = self.time_mlp(sinusoidal(timestep, self.tdim))
+        h0 = self.rb1(self.conv_in(sample), emb)
+        pooled = F.avg_pool1d(h0, 2) + F.max_pool1d(h0, 3, stride=2, padding=1)
+        h1 = self.sep(self.rb2(self.down(h0), emb)) + self.pool_proj(pooled)
+        h = self.rb3(torch.cat([self.up(h1), h0], dim=1), emb)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
 # --- Training -------------------------------------------------------------------------------
 
 
@@ -517,6 +669,35 @@ def main():
 
         ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
         build("unet-attn", m, ["sample", "timestep", "class_labels"], ex, attn_inputs, [("torchscript", 17), ("dynamo", 20)])
+
+    if not only or "dit" in only:
+        t0 = time.time()
+        print("dit: digits, class-conditional DiT (patch 2, 2 blocks, adaLN-Zero), v-prediction")
+        steps = int(os.environ.get("DIT_STEPS", "4000"))
+        m = train(DiT(), images, labels, "v_prediction", steps, 64, 2e-3, 9, classes=10, shape=(1, 8, 8))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def dit_inputs(r, k):
+            return {
+                "sample": r.standard_normal((1, 1, 8, 8)).astype(np.float32),
+                "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1),
+                "class_labels": np.array([k % 11], dtype=np.int64),
+            }
+
+        ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
+        build("dit", m, ["sample", "timestep", "class_labels"], ex, dit_inputs, [("torchscript", 17), ("dynamo", 20)])
+
+    if not only or "unet1d" in only:
+        t0 = time.time()
+        print("unet1d: ECG-like signals (128 samples), epsilon, Conv1d / depthwise / grouped dilated")
+        m = train(UNet1d(), ecg_beats(20000, rng), None, "epsilon", 3000, 64, 2e-3, 8, shape=(1, 128))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def sig_inputs(r, k):
+            return {"sample": r.standard_normal((1, 1, 128)).astype(np.float32), "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 1, 128), torch.tensor([10]))
+        build("unet1d", m, ["sample", "timestep"], ex, sig_inputs, [("torchscript", 17), ("dynamo", 20)])
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 //!   give onnxruntime's output (recorded by the script) to float tolerance;
 //! - `quantize` -> `compile` -> `sample --engine runtime | tract | tract-float` from the CLI;
 //! - the runtime and tract agree bit for bit on every layer of the int8 model;
-//! - int8 quality within 20% of float (sliced W1 for the 2-D MLP; Fréchet distance and label
-//!   accuracy with the digits classifier for the U-Nets).
+//! - int8 quality within 20% of float (sliced W1 for the 2-D MLP and for the 1-D signal
+//!   model, against fresh data; Fréchet distance and label accuracy with the digits classifier
+//!   for the U-Nets and the DiT).
 
 use clap::Parser;
 use edgediff::cli::Cli;
@@ -14,7 +15,7 @@ use edgediff::data::digits::Digits;
 use edgediff::engines::{TractDenoiser, TractInput};
 use edgediff::eval::classifier::{Classifier, quality_digits};
 use edgediff::eval::quality_2d;
-use edgediff::ir::FOp;
+use edgediff::ir::{FOp, Movement};
 use edgediff::model::evaluate;
 use edgediff::onnx::import::{ImportOptions, import};
 use edgediff::onnx::{qonnx, read_model};
@@ -24,6 +25,7 @@ use edgediff::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::Pack;
+use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_tests::layers::{Recording, compare_layers, op_name};
 use std::path::{Path, PathBuf};
 
@@ -120,6 +122,30 @@ const FIXTURES: &[Fixture] = &[
         prediction: "v",
         conditional: true,
     },
+    Fixture {
+        file: "dit-torchscript-opset17",
+        reference: "dit",
+        prediction: "v",
+        conditional: true,
+    },
+    Fixture {
+        file: "dit-dynamo-opset20",
+        reference: "dit",
+        prediction: "v",
+        conditional: true,
+    },
+    Fixture {
+        file: "unet1d-torchscript-opset17",
+        reference: "unet1d",
+        prediction: "epsilon",
+        conditional: false,
+    },
+    Fixture {
+        file: "unet1d-dynamo-opset20",
+        reference: "unet1d",
+        prediction: "epsilon",
+        conditional: false,
+    },
 ];
 
 const SAMPLER: &str = "--sampler dpmpp --steps 20 --spacing linspace";
@@ -139,6 +165,10 @@ fn by_name(file: &str) -> &'static Fixture {
 
 fn is_mlp(f: &Fixture) -> bool {
     f.reference.starts_with("mlp")
+}
+
+fn is_signal(f: &Fixture) -> bool {
+    f.reference == "unet1d"
 }
 
 /// Runs an `edgediff` command line.
@@ -238,6 +268,62 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
                 })
                 .collect();
             assert_eq!(norms, [true, false], "{}", f.file);
+        }
+        if f.reference == "dit" {
+            // Two blocks: attention products and softmax, two LayerNorms each and the final
+            // one, adaLN modulation (row-vector Mul/Add), the position embedding a constant.
+            let count = |p: fn(&FOp) -> bool| g.ops.iter().filter(|o| p(o)).count();
+            assert_eq!(count(|o| matches!(o, FOp::MatMul { .. })), 4, "{}", f.file);
+            assert_eq!(
+                count(|o| matches!(o, FOp::LayerNorm { .. })),
+                5,
+                "{}",
+                f.file
+            );
+            assert_eq!(
+                count(|o| matches!(
+                    o,
+                    FOp::Embed {
+                        by: EmbedIndex::Const,
+                        ..
+                    }
+                )),
+                1,
+                "{}",
+                f.file
+            );
+        }
+        if f.reference == "unet1d" {
+            // Conv1d everywhere, one depthwise and one grouped dilated conv, the average pool
+            // as a depthwise conv, the max pool, a width-only upsampling.
+            let convs: Vec<_> = g
+                .ops
+                .iter()
+                .filter_map(|o| match o {
+                    FOp::Conv { spec, .. } => Some(*spec),
+                    _ => None,
+                })
+                .collect();
+            assert!(convs.iter().all(|s| s.kernel[0] == 1 && s.pad[0] == 0));
+            assert_eq!(
+                convs.iter().filter(|s| s.groups > 1).count(),
+                3,
+                "{}",
+                f.file
+            );
+            assert_eq!(convs.iter().filter(|s| s.dilation == 2).count(), 1);
+            assert!(g.ops.iter().any(|o| matches!(
+                o,
+                FOp::Move {
+                    how: Movement::MaxPool(_),
+                    ..
+                }
+            )));
+            assert!(
+                g.ops
+                    .iter()
+                    .any(|o| matches!(o, FOp::Upsample { factor: [1, 2], .. }))
+            );
         }
         if f.reference == "unet-attn" {
             // Two attention blocks of two heads: Q Kᵀ and A V per block, one softmax each.
@@ -459,7 +545,24 @@ fn int8_quality_is_within_20_percent_of_float() {
         let mut int8_sum = 0.0;
         let mut float_sum = 0.0;
         for seed in 0..2 {
-            if is_mlp(f) {
+            if is_signal(f) {
+                let n = 1000;
+                let real = edgediff::data::ecg::signals(n, 100 + seed);
+                let dim = edgediff::data::ecg::LEN;
+                let w1 = |s: &[f32]| edgediff::eval::swd::sliced_w1(s, &real, dim, 64, seed);
+                let (qi, qf) = (
+                    w1(&samples(&pack, EngineName::Runtime, f, n, &[], seed)).unwrap(),
+                    w1(&samples(&src, EngineName::TractFloat, f, n, &[], seed)).unwrap(),
+                );
+                let floor = w1(&edgediff::data::ecg::signals(n, 200 + seed)).unwrap();
+                println!(
+                    "{} seed {seed}: sliced W1 to fresh signals int8 {qi:.4} float {qf:.4} \
+                     (floor {floor:.4})",
+                    f.file
+                );
+                int8_sum += qi;
+                float_sum += qf;
+            } else if is_mlp(f) {
                 let n = 5000;
                 let qi = quality_2d(
                     &samples(&pack, EngineName::Runtime, f, n, &[], seed),

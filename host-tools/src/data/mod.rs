@@ -1,10 +1,11 @@
-//! Data: 2-D toy distributions, the UCI digits, and the exact denoiser of a Gaussian mixture.
+//! Data: 2-D toy distributions, the UCI digits, ECG-like 1-D signals, and the exact denoiser of a Gaussian mixture.
 //!
 //! [`GaussianMixture`] is a data set whose every noised marginal is known in closed form, so
 //! [`MixtureDenoiser`] is the exact (Bayes-optimal) noise predictor. Samplers can be checked
 //! against it without any trained network: all error comes from the sampler.
 
 pub mod digits;
+pub mod ecg;
 pub mod toy2d;
 
 pub use toy2d::Toy2d;

@@ -78,12 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let doc = json!({
         "per_step": rows > 1,
         "conditional": g.num_classes > 0,
-        "x_shape": if g.tensors[g.input].shape[1..] == [1, 1] {
-            vec![1, dim]
-        } else {
-            let s = g.tensors[g.input].shape;
-            vec![1, s[0], s[1], s[2]]
-        },
+        "x_shape": edgediff::onnx::qonnx::interface_dims(g.tensors[g.input].shape),
         "cases": all,
     });
     std::fs::write(out.join("cases.json"), serde_json::to_string(&doc)?)?;

@@ -338,7 +338,8 @@ pub fn write(g: &QGraph, timesteps: &[u32]) -> ModelProto {
         }
     }
     let fo = dq(&mut b, g.output);
-    if flat {
+    // The output's storage can differ from the sample's (a DiT's unpatchify transpose).
+    if flat || g.tensors[g.output].shape != sample {
         let s = b.init_i64(
             &format!("out_shape{}", x_dims.len()),
             &[x_dims.len() as i64],
