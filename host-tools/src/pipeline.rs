@@ -220,14 +220,23 @@ pub fn pack_for_plan(
     Ok(crate::compile::writer::write_pack(&q, plan, None)?.bytes)
 }
 
+/// What a shipped model was trained on: it decides the quality measure and the pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShippedData {
+    /// A 2-D toy set: sliced W1 to fresh points, scatter plots.
+    Toy2d(Toy2d),
+    /// The 8x8 digits: classifier-feature Fréchet distance, digit grids.
+    Digits,
+}
+
 /// A shipped model: its folder, sampler options and data.
 pub struct Shipped {
     /// Folder name under `models/`.
     pub name: &'static str,
     /// Sampler options it was compiled with.
     pub sampler: &'static str,
-    /// The 2-D data set, or `None` for digits.
-    pub data: Option<Toy2d>,
+    /// Its data.
+    pub data: ShippedData,
 }
 
 /// The models in `models/`.
@@ -235,22 +244,22 @@ pub const SHIPPED: &[Shipped] = &[
     Shipped {
         name: "two-moons",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: Some(Toy2d::TwoMoons),
+        data: ShippedData::Toy2d(Toy2d::TwoMoons),
     },
     Shipped {
         name: "digits-mlp",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: None,
+        data: ShippedData::Digits,
     },
     Shipped {
         name: "digits-unet",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
-        data: None,
+        data: ShippedData::Digits,
     },
     Shipped {
         name: "digits-attn",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace --prediction v",
-        data: None,
+        data: ShippedData::Digits,
     },
 ];
 

@@ -13,7 +13,7 @@ use crate::eval::classifier::{Classifier, quality_digits};
 use crate::eval::quality_2d;
 use crate::eval::swd::sliced_w1;
 use crate::pipeline::{Dyn, EngineName, load};
-use crate::pipeline::{SHIPPED, Shipped, sampler_args};
+use crate::pipeline::{SHIPPED, Shipped, ShippedData, sampler_args};
 use crate::plot;
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
@@ -120,10 +120,9 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
     let pack_bytes = crate::files::read(&dir.join("model.pack"))?;
     let pack = edgediff_runtime::pack::Pack::parse(&pack_bytes)?;
     let meta = *pack.meta();
-    let n = if m.data.is_some() {
-        args.samples
-    } else {
-        (args.samples / 10).max(10)
+    let n = match m.data {
+        ShippedData::Toy2d(_) => args.samples,
+        ShippedData::Digits => (args.samples / 10).max(10),
     };
     let labels: Vec<u16> = if meta.num_classes > 0 {
         (0..n)
@@ -187,7 +186,7 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
     );
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     match m.data {
-        Some(data) => {
+        ShippedData::Toy2d(data) => {
             let q_int = quality_2d(&rt, data, args.seed);
             let q_fl = quality_2d(&fl, data, args.seed);
             println!(
@@ -206,7 +205,7 @@ fn shipped_model(m: &Shipped, args: &Args) -> Result<(), Error> {
                 true,
             )?;
         }
-        None => {
+        ShippedData::Digits => {
             let c = Classifier::load(&args.models.join("digits-classifier/classifier.bin"))?;
             let real = Digits::load(&args.models.join("data/digits.csv.gz"))?;
             let (qi, qf) = (
