@@ -3,6 +3,9 @@
 //! - `EDGEDIFF_PACK`: the model pack to embed in flash (default: the shipped two-moons pack).
 //! - `EDGEDIFF_SEED` (0), `EDGEDIFF_SAMPLES` (4), `EDGEDIFF_LABEL` (default: labels 0, 1, ...
 //!   in turn for a conditional model, as `edgediff sample` does).
+//! - `EDGEDIFF_INIT`: a CSV of `EDGEDIFF_SAMPLES` signals (one per line) to start from
+//!   instead of noise, with `EDGEDIFF_NOISE_STD` (denoise signals carrying that much noise) or
+//!   `EDGEDIFF_STRENGTH` (SDEdit), as `edgediff sample --init --noise-std | --strength`.
 //! - `EDGEDIFF_STACK_BYTES` (16384): RAM kept for the stack when checking the budget.
 //!
 //! The pack is parsed and validated here, on the host, with the runtime itself: the arena and
@@ -11,7 +14,7 @@
 
 use edgediff_runtime::ops::OpSet;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart, sdedit_start};
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
@@ -63,6 +66,50 @@ fn ram_bytes(memory_x: &Path) -> usize {
     }
     .unwrap_or_else(|| fail(&format!("{}: RAM LENGTH {len:?}", memory_x.display())));
     n * mult
+}
+
+/// The `EDGEDIFF_INIT` signals (as `f32` bits, `len` values) and how the run starts from them.
+fn signal_start<T: edgediff_runtime::schedule::StepTable + ?Sized>(
+    sampler: &Sampler<'_, T>,
+    len: usize,
+) -> (Vec<u32>, Option<SignalStart>) {
+    let Some(path) = var("EDGEDIFF_INIT") else {
+        return (vec![], None);
+    };
+    println!("cargo::rerun-if-changed={path}");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+    let values: Vec<u32> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<f32>()
+                .unwrap_or_else(|_| fail(&format!("{path}: {v:?} is not a number")))
+                .to_bits()
+        })
+        .collect();
+    if values.len() != len {
+        fail(&format!(
+            "{path}: {} values, EDGEDIFF_SAMPLES signals of the model need {len}",
+            values.len()
+        ));
+    }
+    let steps = sampler.steps();
+    let start = match (var("EDGEDIFF_NOISE_STD"), var("EDGEDIFF_STRENGTH")) {
+        (Some(s), None) => s
+            .parse()
+            .ok()
+            .and_then(|s| sampler.noise_step(s))
+            .map(SignalStart::Denoise)
+            .unwrap_or_else(|| fail(&format!("EDGEDIFF_NOISE_STD={s:?} must be positive"))),
+        (None, Some(s)) => s
+            .parse()
+            .ok()
+            .and_then(|s| sdedit_start(steps, s))
+            .map(SignalStart::Edit)
+            .unwrap_or_else(|| fail(&format!("EDGEDIFF_STRENGTH={s:?} must be in (0, 1]"))),
+        _ => fail("EDGEDIFF_INIT needs one of EDGEDIFF_NOISE_STD and EDGEDIFF_STRENGTH"),
+    };
+    (values, Some(start))
 }
 
 fn main() {
@@ -118,6 +165,7 @@ fn main() {
     let sampler = Sampler::new(&schedule, cfg, meta.sample_len() * samples)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", pack_path.display())));
     let sizes = sampler.state_sizes();
+    let (init, start) = signal_start(&sampler, sizes.sample);
 
     let stack: usize = number("EDGEDIFF_STACK_BYTES", 16 * 1024);
     let ram = ram_bytes(&memory_x);
@@ -160,11 +208,20 @@ fn main() {
          /// Bytes of RAM the build kept for the stack.\n\
          pub const STACK_BYTES: usize = {stack};\n\
          /// The op kinds of the pack (an `OpSet`): the only ones linked.\n\
-         pub const OPS: u32 = {ops:#x};\n",
+         pub const OPS: u32 = {ops:#x};\n\
+         /// The signals a run starts from (`f32` bits; empty: pure noise).\n\
+         pub static INIT: [u32; {ni}] = {init:?};\n\
+         /// How the run starts from `INIT`.\n\
+         pub const START: Option<edgediff_runtime::sampler::SignalStart> = {start};\n",
         pack = pack_path.display().to_string(),
         sample = sizes.sample,
         history = sizes.history,
         nl = labels.len(),
+        ni = init.len(),
+        start = match start {
+            None => "None".to_string(),
+            Some(s) => format!("Some(edgediff_runtime::sampler::SignalStart::{s:?})"),
+        },
     );
     fs::write(out.join("config.rs"), config)
         .unwrap_or_else(|e| fail(&format!("writing {}: {e}", out.display())));

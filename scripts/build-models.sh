@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
-# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet|digits-attn ...]
+# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet|digits-attn|ecg-unet1d ...]
 # (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,17 +37,26 @@ build_digits_attn() {
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
 
+# Trained in PyTorch (scripts/make-torch-fixtures.py unet1d), exported by TorchScript, unedited.
+build_ecg_unet1d() {
+  local d=models/ecg-unet1d s="--sampler dpmpp --steps 20 --spacing linspace"
+  cp tests/fixtures/torch/unet1d-torchscript-opset17.onnx $d/float.onnx
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 128 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
 build_digits_classifier() {
   $B train-classifier --steps 3000 --seed 0 --out models/digits-classifier/classifier.bin --force
 }
 
-for m in "${@:-digits-classifier two-moons digits-mlp digits-unet digits-attn}"; do
+for m in "${@:-digits-classifier two-moons digits-mlp digits-unet digits-attn ecg-unet1d}"; do
   for one in $m; do
     case $one in
       two-moons) build_two_moons ;;
       digits-mlp) build_digits_mlp ;;
       digits-unet) build_digits_unet ;;
       digits-attn) build_digits_attn ;;
+      ecg-unet1d) build_ecg_unet1d ;;
       digits-classifier) build_digits_classifier ;;
       *) echo "unknown model $one" >&2; exit 2 ;;
     esac

@@ -8,6 +8,9 @@
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
 #                  steps are the pack's)
 #   --seed, --samples, --label   as `edgediff sample --engine runtime`
+#   --init FILE    start from these signals (CSV, --samples lines) instead of noise, with
+#   --noise-std S  (denoise signals that carry that much Gaussian noise) or
+#   --strength S   (SDEdit), as `edgediff sample --init FILE --noise-std S | --strength S`
 #   --features F   extra firmware features (e.g. kernel-check: the DSP kernels against the
 #                  reference kernels on the device before sampling)
 #   --build-only   build, print the ELF's path, do not run
@@ -22,6 +25,9 @@ pack="$root/models/two-moons/model.pack"
 seed=0
 samples=4
 label=""
+init=""
+noise_std=""
+strength=""
 features=""
 build_only=0
 while [ $# -gt 0 ]; do
@@ -31,6 +37,9 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift 2 ;;
     --samples) samples="$2"; shift 2 ;;
     --label) label="$2"; shift 2 ;;
+    --init) init="$(realpath -m "$2")"; shift 2 ;;
+    --noise-std) noise_std="$2"; shift 2 ;;
+    --strength) strength="$2"; shift 2 ;;
     --features) features="$2"; shift 2 ;;
     --build-only) build_only=1; shift ;;
     *) echo "firmware.sh: unknown option $1 (see the usage at the top of the script)" >&2; exit 2 ;;
@@ -60,7 +69,8 @@ elf="$root/target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware"
   cd firmware
   # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
   EDGEDIFF_PACK="$pack" EDGEDIFF_SEED="$seed" EDGEDIFF_SAMPLES="$samples" \
-    EDGEDIFF_LABEL="$label" \
+    EDGEDIFF_LABEL="$label" EDGEDIFF_INIT="$init" EDGEDIFF_NOISE_STD="$noise_std" \
+    EDGEDIFF_STRENGTH="$strength" \
     cargo build --release --quiet $EDGEDIFF_BUILD_STD --target-dir "$root/target/firmware" \
       ${features:+--features "$features"} >&2
 )

@@ -95,8 +95,19 @@ fn sample(board: &mut board::Board) -> edgediff_runtime::Result<()> {
     let mut net = Counting::new(engine, &*board);
 
     let start = board.now();
-    sampler.init_noise(&mut state, &mut noise)?;
-    sampler.run(0, &mut state, &mut net, &config::LABELS, &mut noise)?;
+    let first = match config::START {
+        Some(how) => {
+            for (x, bits) in state.sample_mut().iter_mut().zip(config::INIT.iter()) {
+                *x = f32::from_bits(*bits);
+            }
+            sampler.init_from(&mut state, how, &mut noise)?
+        }
+        None => {
+            sampler.init_noise(&mut state, &mut noise)?;
+            0
+        }
+    };
+    sampler.run(first, &mut state, &mut net, &config::LABELS, &mut noise)?;
     let total = board.now() - start;
 
     // Each sample as f32 bit patterns, at most 64 per line: `sample <i> <offset> [bits]`.

@@ -12,7 +12,13 @@ fn replay(target: &str, body: fn(&[u8])) -> usize {
         root.join("regressions").join(target),
     ];
     if target != "sampler_config" {
-        for m in ["two-moons", "digits-mlp", "digits-unet", "digits-attn"] {
+        for m in [
+            "two-moons",
+            "digits-mlp",
+            "digits-unet",
+            "digits-attn",
+            "ecg-unet1d",
+        ] {
             dirs.push(root.join("../models").join(m));
         }
     }

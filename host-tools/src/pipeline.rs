@@ -227,6 +227,9 @@ pub enum ShippedData {
     Toy2d(Toy2d),
     /// The 8x8 digits: classifier-feature Fréchet distance, digit grids.
     Digits,
+    /// ECG-like 1-D signals: sliced W1 to fresh signals, line plots, and SDEdit denoising of
+    /// noisy recordings.
+    Signals,
 }
 
 /// A shipped model: its folder, sampler options and data.
@@ -260,6 +263,11 @@ pub const SHIPPED: &[Shipped] = &[
         name: "digits-attn",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace --prediction v",
         data: ShippedData::Digits,
+    },
+    Shipped {
+        name: "ecg-unet1d",
+        sampler: "--sampler dpmpp --steps 20 --spacing linspace",
+        data: ShippedData::Signals,
     },
 ];
 

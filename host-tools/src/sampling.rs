@@ -4,7 +4,7 @@ use edgediff_runtime::Denoiser;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::Plan;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart};
 
 /// One sampling run: a plan, the model's conventions, the batch and the seed.
 #[derive(Clone, Debug)]
@@ -42,13 +42,12 @@ impl Job<'_> {
         self.run_from(denoiser, None, &mut |_, _| {})
     }
 
-    /// [`Job::run`], optionally starting from `init` (SDEdit: the signal is noised to the
-    /// level of step `start` and denoised from there), calling `on_step(step, x)` after every
-    /// step.
+    /// [`Job::run`], optionally starting from a signal (SDEdit or denoising, see
+    /// [`SignalStart`]), calling `on_step(step, x)` after every step.
     pub fn run_from(
         &self,
         denoiser: &mut impl Denoiser,
-        init: Option<(&[f32], usize)>,
+        init: Option<(&[f32], SignalStart)>,
         on_step: &mut dyn FnMut(usize, &[f32]),
     ) -> edgediff_runtime::Result<Vec<f32>> {
         self.run_with_noise(denoiser, init, on_step, &mut GaussianNoise::new(self.seed))
@@ -58,7 +57,7 @@ impl Job<'_> {
     pub fn run_with_noise(
         &self,
         denoiser: &mut impl Denoiser,
-        init: Option<(&[f32], usize)>,
+        init: Option<(&[f32], SignalStart)>,
         on_step: &mut dyn FnMut(usize, &[f32]),
         noise: &mut impl NoiseSource,
     ) -> edgediff_runtime::Result<Vec<f32>> {
@@ -73,7 +72,7 @@ impl Job<'_> {
         let mut hist = vec![0.0f32; sizes.history];
         let mut state = sampler.state(&mut x, &mut out, &mut hist)?;
         let start = match init {
-            Some((signal, start)) => {
+            Some((signal, how)) => {
                 let dst = state.sample_mut();
                 if signal.len() != dst.len() {
                     return Err(edgediff_runtime::Error::BufferSize {
@@ -83,8 +82,7 @@ impl Job<'_> {
                     });
                 }
                 dst.copy_from_slice(signal);
-                sampler.init_from_signal(&mut state, start, noise)?;
-                start
+                sampler.init_from(&mut state, how, noise)?
             }
             None => {
                 sampler.init_noise(&mut state, noise)?;

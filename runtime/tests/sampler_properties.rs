@@ -6,7 +6,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, Plan, PlanConfig, SamplerKind,
 };
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::codegen::rust_const;
 use edgediff_runtime::schedule::spacing::Spacing;
@@ -473,9 +473,14 @@ fn labels_reach_the_denoiser_and_sdedit_starts_midway() {
     let (mut x, mut out, mut hist) = (signal.clone(), vec![0.0; LEN], vec![0.0; LEN]);
     let mut state = sampler.state(&mut x, &mut out, &mut hist).unwrap();
     let z = vec![0.25f32; LEN];
-    sampler
-        .init_from_signal(&mut state, 6, &mut RecordedNoise::new(&z))
+    let first = sampler
+        .init_from(
+            &mut state,
+            SignalStart::Edit(6),
+            &mut RecordedNoise::new(&z),
+        )
         .unwrap();
+    assert_eq!(first, 6);
     let row = plan.rows[6];
     for (xi, si) in state.sample().iter().zip(&signal) {
         assert_eq!(*xi, row.alpha * si + row.sigma * 0.25);
@@ -487,6 +492,23 @@ fn labels_reach_the_denoiser_and_sdedit_starts_midway() {
     assert_eq!(toy.calls, 4);
     assert_eq!(toy.labels_seen, [7, 2, 7, 2, 7, 2, 7, 2]);
     assert!(state.sample().iter().all(|v| v.is_finite()));
+    // Denoising: the signal is only scaled, at the step whose noise level matches.
+    let (mut x, mut out, mut hist) = (signal.clone(), vec![0.0; LEN], vec![0.0; LEN]);
+    let mut state = sampler.state(&mut x, &mut out, &mut hist).unwrap();
+    let level = |k: usize| plan.rows[k].sigma / plan.rows[k].alpha;
+    let k = sampler.noise_step(level(7) * 1.01).unwrap();
+    assert_eq!(k, 7);
+    assert_eq!(sampler.noise_step(0.0), None);
+    sampler
+        .init_from(
+            &mut state,
+            SignalStart::Denoise(k),
+            &mut RecordedNoise::new(&z),
+        )
+        .unwrap();
+    for (xi, si) in state.sample().iter().zip(&signal) {
+        assert_eq!(*xi, plan.rows[7].alpha * si);
+    }
 }
 
 #[test]

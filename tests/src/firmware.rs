@@ -105,6 +105,24 @@ pub fn run(model: &str, seed: u64, samples: usize) -> (Run, PathBuf, String) {
     run_with(model, seed, samples, &[])
 }
 
+/// [`run`], denoising the signals of the CSV `init` (which carry Gaussian noise of standard
+/// deviation `noise_std`) instead of sampling from noise.
+pub fn run_denoising(
+    model: &str,
+    seed: u64,
+    samples: usize,
+    init: &Path,
+    noise_std: f32,
+) -> (Run, PathBuf, String) {
+    let (path, std) = (init.display().to_string(), noise_std.to_string());
+    run_with(
+        model,
+        seed,
+        samples,
+        &["--init", &path, "--noise-std", &std],
+    )
+}
+
 /// The firmware's on-device kernel check (feature `kernel-check`): outputs compared and
 /// mismatches between the optimized (DSP) and reference conv/linear kernels.
 pub fn kernel_check() -> (u64, u64) {

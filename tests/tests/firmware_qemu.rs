@@ -12,6 +12,8 @@
 //! and defmt-print when they are missing.
 
 use clap::Parser;
+use edgediff::data::ecg;
+use edgediff::pipeline::ShippedData;
 use edgediff_tests::firmware::{self, root};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,25 +23,29 @@ const SAMPLES: usize = 3;
 /// Allowed growth over the committed budget.
 const SLACK: f64 = 1.05;
 
-/// `edgediff sample --engine runtime` on the host, as the bit patterns of its CSV.
-fn host(model: &str) -> BTreeMap<usize, Vec<u32>> {
+/// `edgediff sample --engine runtime` on the host (with `extra` options), as the bit
+/// patterns of its CSV.
+fn host(model: &str, extra: &[&str]) -> BTreeMap<usize, Vec<u32>> {
     let pack = root().join("models").join(model).join("model.pack");
     let csv = std::env::temp_dir().join(format!("edgediff-fw-{model}-{}.csv", std::process::id()));
-    let cli = edgediff::cli::Cli::try_parse_from([
-        "edgediff".as_ref(),
-        "sample".as_ref(),
-        "--engine".as_ref(),
-        "runtime".as_ref(),
-        "--model".as_ref(),
-        pack.as_os_str(),
-        "--seed".as_ref(),
-        SEED.to_string().as_ref(),
-        "--samples".as_ref(),
-        SAMPLES.to_string().as_ref(),
-        "--out".as_ref(),
-        csv.as_os_str(),
-        "--force".as_ref(),
-    ])
+    let (seed, samples) = (SEED.to_string(), SAMPLES.to_string());
+    let args = [
+        "sample",
+        "--engine",
+        "runtime",
+        "--model",
+        pack.to_str().unwrap(),
+        "--seed",
+        &seed,
+        "--samples",
+        &samples,
+        "--out",
+        csv.to_str().unwrap(),
+        "--force",
+    ];
+    let cli = edgediff::cli::Cli::try_parse_from(
+        std::iter::once("edgediff").chain(args.into_iter().chain(extra.iter().copied())),
+    )
     .unwrap();
     edgediff::cli::run(cli).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -53,6 +59,50 @@ fn host(model: &str) -> BTreeMap<usize, Vec<u32>> {
         })
         .enumerate()
         .collect()
+}
+
+/// The firmware denoises noisy recordings (`--init --noise-std`) to the bits of
+/// `edgediff sample --engine runtime --init --noise-std`.
+fn denoises_like_the_host(model: &str) {
+    let clean = ecg::signals(SAMPLES, 40);
+    let noisy = ecg::recorded(&clean, 41);
+    let csv = std::env::temp_dir().join(format!("edgediff-fw-noisy-{}.csv", std::process::id()));
+    let text: String = noisy
+        .chunks(ecg::LEN)
+        .map(|s| s.iter().map(f32::to_string).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    std::fs::write(&csv, text).unwrap();
+    let std = ecg::recording_std();
+    let (run, _, log) = firmware::run_denoising(model, SEED, SAMPLES, &csv, std);
+    let want = host(
+        model,
+        &[
+            "--init",
+            csv.to_str().unwrap(),
+            "--noise-std",
+            &std.to_string(),
+        ],
+    );
+    std::fs::remove_file(&csv).ok();
+    assert_eq!(
+        run.samples, want,
+        "{model}: firmware denoising differs\n{log}"
+    );
+    let out: Vec<f32> = run
+        .samples
+        .values()
+        .flatten()
+        .map(|b| f32::from_bits(*b))
+        .collect();
+    println!(
+        "{model}: denoised {SAMPLES} recordings on the device, bit-identical with the host; RMS \
+         error to the clean signals {:.4} -> {:.4}; {} instructions per evaluation, {} \
+         evaluations",
+        ecg::rms_error(&noisy, &clean),
+        ecg::rms_error(&out, &clean),
+        run.per_evaluation,
+        run.evaluations
+    );
 }
 
 /// `(model, figure) -> value` from the budget file.
@@ -89,7 +139,7 @@ fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
         assert_eq!(run.samples.len(), SAMPLES, "{}: samples printed", m.name);
         assert_eq!(
             run.samples,
-            host(m.name),
+            host(m.name, &[]),
             "{}: firmware samples differ from `edgediff sample --engine runtime`",
             m.name
         );
@@ -113,6 +163,9 @@ fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
             run.per_sample,
             run.evaluations
         );
+        if m.data == ShippedData::Signals {
+            denoises_like_the_host(m.name);
+        }
         for (figure, value) in figures {
             let key = (m.name.to_string(), figure.to_string());
             match budget.get(&key) {

@@ -8,6 +8,7 @@ use crate::files::{read, write_atomic};
 use crate::pipeline::{Dyn, EngineName, load};
 use crate::plot;
 use crate::sampling::Job;
+use edgediff_runtime::sampler::{self, SignalStart};
 use std::path::{Path, PathBuf};
 
 /// Options of `edgediff sample`.
@@ -34,12 +35,17 @@ pub struct Args {
     /// Guidance scale (tract-float; the int8 models carry theirs).
     #[arg(long, default_value_t = 1.0)]
     pub guidance: f32,
-    /// Start from these samples (CSV, one per row) instead of noise: SDEdit.
+    /// Start from these samples (CSV, one per row) instead of noise: SDEdit (`--strength`) or
+    /// denoising (`--noise-std`).
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// SDEdit strength in (0, 1]: the fraction of the steps run from the noised input.
-    #[arg(long, default_value_t = 0.5)]
-    pub strength: f64,
+    #[arg(long, default_value_t = 0.5, conflicts_with = "noise_std")]
+    pub strength: f32,
+    /// Denoise the `--init` signals, which carry Gaussian noise of this standard deviation:
+    /// they enter the chain unchanged at the step of that noise level.
+    #[arg(long, requires = "init")]
+    pub noise_std: Option<f32>,
     /// Output: `.csv`, `.npy` or `.png` (scatter for 2-D, labelled grid for digits).
     #[arg(long)]
     pub out: PathBuf,
@@ -85,11 +91,16 @@ pub fn run(args: &Args) -> Result<(), Error> {
                     args.samples
                 )));
             }
-            if !(args.strength > 0.0 && args.strength <= 1.0) {
-                return Err(Error::Input("--strength must be in (0, 1]".into()));
-            }
             let steps = m.plan.rows.len();
-            let start = steps - ((args.strength * steps as f64).round() as usize).clamp(1, steps);
+            let start = match args.noise_std {
+                Some(s) => sampler::Sampler::new(m.plan.rows.as_slice(), Default::default(), 1)?
+                    .noise_step(s)
+                    .map(SignalStart::Denoise)
+                    .ok_or_else(|| Error::Input("--noise-std must be positive".into()))?,
+                None => sampler::sdedit_start(steps, args.strength)
+                    .map(SignalStart::Edit)
+                    .ok_or_else(|| Error::Input("--strength must be in (0, 1]".into()))?,
+            };
             Some((v, start))
         }
         None => None,

@@ -56,6 +56,48 @@ pub fn signals(n: usize, seed: u64) -> Vec<f32> {
     out
 }
 
+/// Standard deviation of the white noise [`recorded`] adds.
+pub const RECORDING_NOISE: f32 = 0.15;
+/// Amplitude of the 50 Hz mains hum [`recorded`] adds.
+pub const MAINS_HUM: f32 = 0.1;
+
+/// `clean` signals as a noisy recording sees them: white noise of standard deviation
+/// [`RECORDING_NOISE`] and a 50 Hz mains hum of amplitude [`MAINS_HUM`] (random phase per
+/// signal), from a seeded stream.
+pub fn recorded(clean: &[f32], seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let mut out = Vec::with_capacity(clean.len());
+    for sig in clean.chunks(LEN) {
+        let phase = 2.0 * PI * uniform();
+        for (i, v) in sig.iter().enumerate() {
+            // Box-Muller, one normal per draw pair.
+            let (u1, u2) = (uniform(), uniform());
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos();
+            let hum = (2.0 * PI * 50.0 * i as f64 / RATE + phase).sin();
+            out.push(v + (f64::from(RECORDING_NOISE) * z + f64::from(MAINS_HUM) * hum) as f32);
+        }
+    }
+    out
+}
+
+/// The standard deviation of what [`recorded`] adds (white noise and hum together): the noise
+/// level a denoiser is told.
+pub fn recording_std() -> f32 {
+    (RECORDING_NOISE * RECORDING_NOISE + MAINS_HUM * MAINS_HUM / 2.0).sqrt()
+}
+
+/// Root-mean-square difference of two equally long signal sets.
+pub fn rms_error(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len()).max(1);
+    let ss: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum();
+    (ss / n as f64).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +118,14 @@ mod tests {
         // Some window shows a full R peak.
         assert!(s.iter().any(|v| *v > 1.0));
         assert_eq!(signals(2, 9), signals(2, 9));
+    }
+
+    #[test]
+    fn recordings_carry_the_stated_noise() {
+        let clean = signals(200, 4);
+        let noisy = recorded(&clean, 5);
+        let rms = rms_error(&clean, &noisy);
+        let want = recording_std();
+        assert!((rms - f64::from(want)).abs() < 0.005, "{rms} vs {want}");
     }
 }

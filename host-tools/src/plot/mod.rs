@@ -1,5 +1,6 @@
 //! Pictures of samples: a scatter plot over the data density for 2-D models, a labelled grid
-//! for digits, and strips of the denoising trajectory. PNG via the `image` crate.
+//! for digits, line plots for 1-D signals, and strips of the denoising trajectory. PNG via the
+//! `image` crate.
 
 mod font;
 
@@ -83,6 +84,66 @@ pub fn digit_grid(images: &[f32], labels: &[u16], cols: usize) -> RgbImage {
         }
     }
     img
+}
+
+/// Width of a signal panel in pixels.
+const PANEL_W: u32 = 512;
+/// Height of a signal panel in pixels.
+const PANEL_H: u32 = 120;
+/// The value range a panel shows.
+const PANEL_RANGE: (f32, f32) = (-1.4, 1.8);
+
+/// Trace colours, in the order a panel's traces are drawn: grey, red, blue, green.
+pub const TRACE_COLOURS: [Rgb<u8>; 4] = [
+    Rgb([170, 170, 170]),
+    Rgb([210, 40, 40]),
+    Rgb([20, 60, 200]),
+    Rgb([20, 150, 60]),
+];
+
+/// 1-D signals as panels stacked vertically, each panel's traces drawn over each other in
+/// [`TRACE_COLOURS`] order (later traces on top), over a zero line.
+pub fn signal_panels(panels: &[Vec<&[f32]>]) -> RgbImage {
+    let rows = panels.len().max(1) as u32;
+    let mut img = RgbImage::from_pixel(PANEL_W, rows * (PANEL_H + 4), Rgb([255, 255, 255]));
+    let (lo, hi) = PANEL_RANGE;
+    for (p, traces) in panels.iter().enumerate() {
+        let y0 = p as u32 * (PANEL_H + 4);
+        let to_y = |v: f32| {
+            let f = ((hi - v) / (hi - lo)).clamp(0.0, 1.0);
+            y0 + (f * (PANEL_H - 1) as f32) as u32
+        };
+        for x in 0..PANEL_W {
+            img.put_pixel(x, to_y(0.0), Rgb([225, 225, 225]));
+        }
+        for (trace, colour) in traces.iter().zip(TRACE_COLOURS.iter().cycle()) {
+            let n = trace.len().max(2);
+            let to_x = |i: usize| (i as u32 * (PANEL_W - 1)) / (n as u32 - 1);
+            for (i, w) in trace.windows(2).enumerate() {
+                line(
+                    &mut img,
+                    (to_x(i), to_y(w[0])),
+                    (to_x(i + 1), to_y(w[1])),
+                    *colour,
+                );
+            }
+        }
+    }
+    img
+}
+
+/// A straight line between two pixels (both ends drawn).
+fn line(img: &mut RgbImage, (x0, y0): (u32, u32), (x1, y1): (u32, u32), c: Rgb<u8>) {
+    let steps = x1.abs_diff(x0).max(y1.abs_diff(y0)).max(1);
+    for s in 0..=steps {
+        let t = s as f32 / steps as f32;
+        let x = x0 as f32 + (x1 as f32 - x0 as f32) * t;
+        let y = y0 as f32 + (y1 as f32 - y0 as f32) * t;
+        let (x, y) = (x.round() as u32, y.round() as u32);
+        if x < img.width() && y < img.height() {
+            img.put_pixel(x, y, c);
+        }
+    }
 }
 
 /// Frames side by side, separated by a white column.

@@ -87,7 +87,7 @@ impl SamplerState<'_> {
         self.x
     }
 
-    /// Mutable access to the sample, e.g. to load a signal for [`Sampler::init_from_signal`].
+    /// Mutable access to the sample, e.g. to load a signal for [`Sampler::init_from`].
     pub fn sample_mut(&mut self) -> &mut [f32] {
         self.x
     }
@@ -207,20 +207,46 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         noise.fill(state.x)
     }
 
-    /// Noises the signal held in `x` to the level of step `start`
-    /// (`x = alpha_t x + sigma_t z`), for SDEdit-style denoising from that step.
-    pub fn init_from_signal(
+    /// Starts from the signal held in `x` (see [`SignalStart`]); returns the first step to
+    /// run.
+    pub fn init_from(
         &self,
         state: &mut SamplerState<'_>,
-        start: usize,
+        start: SignalStart,
         noise: &mut impl NoiseSource,
-    ) -> Result<()> {
-        let row = self.row(start)?;
+    ) -> Result<usize> {
+        let (step, renoise) = match start {
+            SignalStart::Edit(k) => (k, true),
+            SignalStart::Denoise(k) => (k, false),
+        };
+        let row = self.row(step)?;
         state.history_ready = false;
         for x in state.x.iter_mut() {
-            *x = row.alpha * *x + row.sigma * noise.next_normal()?;
+            *x = if renoise {
+                row.alpha * *x + row.sigma * noise.next_normal()?
+            } else {
+                row.alpha * *x
+            };
         }
-        Ok(())
+        Ok(step)
+    }
+
+    /// The step whose noise, seen at the data's scale (`sigma_t / alpha_t`), is nearest to
+    /// `noise_std` (in log ratio): where a recording with that much noise enters as a sample
+    /// of the chain ([`SignalStart::Denoise`]). `None` for a `noise_std` that is not positive.
+    pub fn noise_step(&self, noise_std: f32) -> Option<usize> {
+        if !(noise_std > 0.0 && noise_std.is_finite()) {
+            return None;
+        }
+        let gap = |k: usize| -> Option<f32> {
+            let r = self.row(k).ok()?;
+            let ratio = r.sigma / r.alpha / noise_std;
+            (ratio > 0.0).then(|| if ratio >= 1.0 { ratio } else { 1.0 / ratio })
+        };
+        (0..self.steps())
+            .filter_map(|k| gap(k).map(|g| (k, g)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k)
     }
 
     /// Runs steps `start..steps()`.
@@ -300,4 +326,28 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         *history_ready = multistep;
         Ok(())
     }
+}
+/// How a run starts from a given signal instead of pure noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalStart {
+    /// SDEdit (Meng et al. 2022): the signal is noised to the level of step `k`
+    /// (`x = alpha_t x + sigma_t z`) and sampled from there; it keeps the signal's coarse
+    /// shape and redraws the detail ([`sdedit_start`] picks `k` from a strength).
+    Edit(usize),
+    /// Denoising: the signal is a clean one plus Gaussian noise of standard deviation
+    /// `sigma_t / alpha_t` of step `k`, so `alpha_t x` already is a sample of the chain at
+    /// that step (`x = alpha_t x`, no noise added) and the steps from `k` remove the noise
+    /// ([`Sampler::noise_step`] picks `k` from the noise level).
+    Denoise(usize),
+}
+
+/// The first step of an SDEdit run of `strength` in (0, 1] over `steps` steps (the fraction
+/// of the steps that run, rounded half up, at least one), or `None` for a strength out of
+/// range. The host CLI and the firmware build both use it, so they start at the same step.
+pub fn sdedit_start(steps: usize, strength: f32) -> Option<usize> {
+    if !(strength > 0.0 && strength <= 1.0) || steps == 0 {
+        return None;
+    }
+    let run = ((strength * steps as f32 + 0.5) as usize).clamp(1, steps);
+    Some(steps - run)
 }
