@@ -350,19 +350,45 @@ class DiTBlock(nn.Module):
         return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
+class QkvDiTBlock(DiTBlock):
+    """The DiT block with attention written out by hand, as timm's Attention and many
+    tutorials do: `(q @ k.transpose(-2, -1)) * scale`, softmax, `@ v`; or with
+    `torch.einsum` for both products."""
+
+    def __init__(self, dim, heads, einsum):
+        super().__init__(dim, heads)
+        self.einsum = einsum
+
+    def attention(self, x):
+        b, n, d = x.shape
+        hd = d // self.heads
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if self.einsum:
+            a = torch.einsum("bhnd,bhmd->bhnm", q, k) * hd**-0.5
+            o = torch.einsum("bhnm,bhmd->bhnd", a.softmax(dim=-1), v)
+        else:
+            a = (q @ k.transpose(-2, -1)) * hd**-0.5
+            o = a.softmax(dim=-1) @ v
+        return self.proj(o.transpose(1, 2).reshape(b, n, d))
+
+
 class DiT(nn.Module):
     """A small class-conditional DiT for 8x8 digits: patchify conv (patch 2, 16 tokens), a
     learned position embedding, timestep + class embedding as the adaLN condition, two DiT
     blocks, the final adaLN layer and Linear to patches, unpatchify by reshape and permute."""
 
-    def __init__(self, dim=32, depth=2, heads=2, patch=2, classes=10):
+    def __init__(self, dim=32, depth=2, heads=2, patch=2, classes=10, qkv=False):
         super().__init__()
         self.patch, self.tdim = patch, dim
         self.patchify = nn.Conv2d(1, dim, patch, stride=patch)
         self.pos = nn.Parameter(torch.randn(1, (8 // patch) ** 2, dim) * 0.02)
         self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.class_embedding = nn.Embedding(classes + 1, dim)
-        self.blocks = nn.ModuleList([DiTBlock(dim, heads) for _ in range(depth)])
+        if qkv:  # hand-written attention: matmuls in the first block, einsum in the second
+            self.blocks = nn.ModuleList([QkvDiTBlock(dim, heads, einsum=i % 2 == 1) for i in range(depth)])
+        else:
+            self.blocks = nn.ModuleList([DiTBlock(dim, heads) for _ in range(depth)])
         self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
         self.out = nn.Linear(dim, patch * patch)
@@ -686,6 +712,22 @@ def main():
 
         ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
         build("dit", m, ["sample", "timestep", "class_labels"], ex, dit_inputs, [("torchscript", 17), ("dynamo", 20)])
+
+    if not only or "dit-qkv" in only:
+        t0 = time.time()
+        print("dit-qkv: the DiT with hand-written attention (q @ k.transpose, einsum), v-prediction")
+        m = train(DiT(qkv=True), images, labels, "v_prediction", 4000, 64, 2e-3, 10, classes=10, shape=(1, 8, 8))
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def qkv_inputs(r, k):
+            return {
+                "sample": r.standard_normal((1, 1, 8, 8)).astype(np.float32),
+                "timestep": np.array([[0, 17, 250, 501, 733, 999, 100, 900][k]], dtype=np.int64).reshape(1),
+                "class_labels": np.array([k % 11], dtype=np.int64),
+            }
+
+        ex = (torch.randn(1, 1, 8, 8), torch.tensor([10]), torch.tensor([3]))
+        build("dit-qkv", m, ["sample", "timestep", "class_labels"], ex, qkv_inputs, [("torchscript", 14), ("dynamo", 19)])
 
     if not only or "unet1d" in only:
         t0 = time.time()

@@ -135,6 +135,18 @@ const FIXTURES: &[Fixture] = &[
         conditional: true,
     },
     Fixture {
+        file: "dit-qkv-torchscript-opset14",
+        reference: "dit-qkv",
+        prediction: "v",
+        conditional: true,
+    },
+    Fixture {
+        file: "dit-qkv-dynamo-opset19",
+        reference: "dit-qkv",
+        prediction: "v",
+        conditional: true,
+    },
+    Fixture {
         file: "unet1d-torchscript-opset17",
         reference: "unet1d",
         prediction: "epsilon",
@@ -269,7 +281,7 @@ fn imported_graphs_and_tract_float_match_onnxruntime() {
                 .collect();
             assert_eq!(norms, [true, false], "{}", f.file);
         }
-        if f.reference == "dit" {
+        if f.reference.starts_with("dit") {
             // Two blocks: attention products and softmax, two LayerNorms each and the final
             // one, adaLN modulation (row-vector Mul/Add), the position embedding a constant.
             let count = |p: fn(&FOp) -> bool| g.ops.iter().filter(|o| p(o)).count();

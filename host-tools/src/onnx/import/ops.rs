@@ -13,7 +13,7 @@ use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 /// The sample-path ops the importer understands.
 pub const SUPPORTED: &str = "Gemm, MatMul (+ Add) with constant weights (on a vector or on \
-rows of tokens), MatMul of two activations (attention), Softmax (last axis), Conv (2-D and 1-D; \
+rows of tokens), MatMul or Einsum of two activations (attention), Softmax (last axis), Conv (2-D and 1-D; \
 strided, dilated, grouped, depthwise), ConvTranspose (2-D, group 1, square kernel), MaxPool and \
 AveragePool (2-D and 1-D), Add and Mul of two tensors (same shape or per channel), Concat \
 (channels), Resize / Upsample (nearest, integer factors; 1-D too), GroupNormalization or Reshape-InstanceNormalization-\
@@ -259,6 +259,7 @@ impl<'a> Ctx<'a> {
             "Conv" => Self::conv,
             "ConvTranspose" => Self::conv_transpose,
             "MaxPool" => Self::max_pool,
+            "Einsum" => Self::einsum,
             "AveragePool" => Self::average_pool,
             "Add" => Self::add,
             "Mul" => Self::mul,
