@@ -38,7 +38,7 @@ impl Denoiser for Toy {
     fn eval(&mut self, x: &[f32], t: u32, _: usize, labels: &[u16], out: &mut [f32]) -> Result<()> {
         self.calls += 1;
         self.labels_seen.extend_from_slice(labels);
-        let abar = self.abar[t as usize].max(plan::ABAR_MIN);
+        let abar = plan::usable_abar(self.abar[t as usize]);
         let (alpha, sigma) = (abar.sqrt() as f32, (1.0 - abar).sqrt() as f32);
         for (o, &v) in out.iter_mut().zip(x) {
             // eps of data concentrated near +-0.5, plus a t-dependent term.

@@ -53,6 +53,25 @@ fn dpm_solver_pp_2m_defaults() {
     assert!((mean - 0.240900).abs() < 1e-4, "mean|x| = {mean}");
 }
 
+/// Issue 15: the cosine schedule's own `abar_999 = 2.4e-9` must reach the sampler; clamping
+/// it to 2^-24 gave mean|x| = 0.3269. diffusers 0.42.1: `DPMSolverMultistepScheduler(
+/// beta_schedule="squaredcos_cap_v2", timestep_spacing="linspace")`, 20 steps, from the
+/// dummy sample: 0.6309308 (computed by diffusers itself).
+#[test]
+fn dpm_solver_pp_2m_cosine_schedule_keeps_its_tiny_final_abar() {
+    let s = NoiseSchedule::new(&BetaSchedule::SquaredCosCapV2, 1000).unwrap();
+    assert!(s.alphas_cumprod()[999] < 1e-8);
+    let kind = SamplerKind::DpmSolverPp {
+        lower_order_final: true,
+        final_sigmas: FinalSigmas::Zero,
+    };
+    let plan = plan::build(&s, &PlanConfig::new(kind, 20, Spacing::Linspace)).unwrap();
+    let x = run_from(&plan, eps_config(), dummy_sample(), &mut DummyModel, 0).unwrap();
+    let mean = mean_abs(&x);
+    println!("DPM-Solver++ 2M, cosine, linspace 20: mean|x| = {mean:.7}");
+    assert!((mean - 0.6309308).abs() < 1e-4, "mean|x| = {mean}");
+}
+
 #[test]
 fn dpm_solver_pp_2m_second_order_final_sigma_min() {
     let (_, mean) = dpm(false, FinalSigmas::SigmaMin);

@@ -12,7 +12,7 @@ pub use toy2d::Toy2d;
 
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::ABAR_MIN;
+use edgediff_runtime::sampler::plan::usable_abar;
 use edgediff_runtime::schedule::betas::NoiseSchedule;
 use edgediff_runtime::{Denoiser, Error, Result};
 use rand_chacha::ChaCha8Rng;
@@ -97,14 +97,10 @@ pub struct MixtureDenoiser<'a> {
 impl MixtureDenoiser<'_> {
     /// The exact `(x0_hat, eps_hat)` at `x` for level `t`.
     pub fn predict(&self, x: [f64; 2], t: u32) -> Result<([f64; 2], [f64; 2])> {
-        let abar = self
-            .abar
-            .get(t as usize)
-            .ok_or(Error::InvalidConfig {
-                field: "t",
-                expected: "a training timestep of the schedule",
-            })?
-            .max(ABAR_MIN);
+        let abar = usable_abar(*self.abar.get(t as usize).ok_or(Error::InvalidConfig {
+            field: "t",
+            expected: "a training timestep of the schedule",
+        })?);
         let (alpha, sigma) = (abar.sqrt(), (1.0 - abar).sqrt());
         let s = self.mixture.std;
         let v = alpha * alpha * s * s + sigma * sigma;
@@ -147,12 +143,7 @@ impl Denoiser for MixtureDenoiser<'_> {
                 got: x.len(),
             });
         }
-        let abar = self
-            .abar
-            .get(t as usize)
-            .copied()
-            .unwrap_or(1.0)
-            .max(ABAR_MIN);
+        let abar = usable_abar(self.abar.get(t as usize).copied().unwrap_or(1.0));
         let (alpha, sigma) = (abar.sqrt() as f32, (1.0 - abar).sqrt() as f32);
         for (xp, op) in x.chunks_exact(2).zip(out.chunks_exact_mut(2)) {
             let (x0, eps) = self.predict([xp[0] as f64, xp[1] as f64], t)?;

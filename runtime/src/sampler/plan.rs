@@ -7,9 +7,16 @@ use crate::schedule::{StepRow, T_FINAL};
 use crate::{Error, Result};
 use std::vec::Vec;
 
-/// The smallest `abar_t` a step may have. A zero-terminal-SNR schedule has `abar_{T-1} = 0`,
-/// where `x0 = (x - sigma eps) / alpha` is undefined; like diffusers, we use `2^-24` there.
+/// What a zero `abar_t` becomes. A zero-terminal-SNR schedule has `abar_{T-1} = 0`, where
+/// `x0 = (x - sigma eps) / alpha` is undefined; like diffusers, we use `2^-24` there.
 pub const ABAR_MIN: f64 = 1.0 / 16_777_216.0;
+
+/// `abar` as a step uses it: a zero (zero terminal SNR) becomes [`ABAR_MIN`], as diffusers'
+/// `rescale_betas_zero_snr` sets it; any positive value is kept, however small (the cosine
+/// schedule's `2.4e-9` at `t = 999` reaches the sampler unchanged, as in diffusers).
+pub fn usable_abar(abar: f64) -> f64 {
+    if abar > 0.0 { abar } else { ABAR_MIN }
+}
 
 /// DDPM's posterior variance choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -169,7 +176,7 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
         .iter()
         .map(|&t| Level {
             t: t as i32,
-            abar: abar.get(t as usize).copied().unwrap_or(0.0).max(ABAR_MIN),
+            abar: usable_abar(abar.get(t as usize).copied().unwrap_or(0.0)),
         })
         .collect();
     levels.push(match cfg.sampler {
