@@ -23,8 +23,9 @@ pub struct Args {
     /// Sampler options (the runtime engine takes them from the pack).
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// Number of samples.
-    #[arg(long, short = 'n', default_value_t = 1000)]
+    /// Number of samples (at least 1).
+    #[arg(long, short = 'n', default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub samples: usize,
     /// Noise seed (the same seed gives the same noise with every engine).
     #[arg(long, default_value_t = 0)]
