@@ -159,3 +159,23 @@ fn outputs_are_not_overwritten_without_force() {
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 4);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `-n 0` names the flag (it used to reach the sampler as "invalid sample_len").
+#[test]
+fn zero_samples_names_the_flag() {
+    let pack = models().join("model.pack");
+    let out = scratch().join("zero.csv");
+    let (code, err) = edgediff(&[
+        "sample",
+        "--model",
+        pack.to_str().unwrap(),
+        "--engine",
+        "runtime",
+        "-n",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--samples") && err.contains("'0'"), "{err}");
+}

@@ -484,18 +484,3 @@ fn bad_models_give_errors_that_name_the_problem() {
     assert!(e.contains("directory"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
-/// `-n 0` names the flag (it used to reach the sampler as "invalid sample_len").
-#[test]
-fn zero_samples_is_an_error_naming_the_flag() {
-    use clap::Parser;
-    let args = [
-        "edgediff", "sample", "--model", "m.pack", "--engine", "runtime", "-n", "0", "--out",
-        "x.csv",
-    ];
-    let e = edgediff::cli::Cli::try_parse_from(args)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("--samples") && e.contains("'0'"), "{e}");
-}
