@@ -56,7 +56,8 @@ fn dpm_solver_pp_2m_defaults() {
 /// Issue 15: the cosine schedule's own `abar_999 = 2.4e-9` must reach the sampler; clamping
 /// it to 2^-24 gave mean|x| = 0.3269. diffusers 0.42.1: `DPMSolverMultistepScheduler(
 /// beta_schedule="squaredcos_cap_v2", timestep_spacing="linspace")`, 20 steps, from the
-/// dummy sample: 0.6309308 (computed by diffusers itself).
+/// dummy sample: 0.6309308, computed by diffusers itself with `scripts/diffusers-goldens.py`
+/// (which also reproduces the linear 10-step value of `dpm_solver_pp_2m_defaults`, 0.2409002).
 #[test]
 fn dpm_solver_pp_2m_cosine_schedule_keeps_its_tiny_final_abar() {
     let s = NoiseSchedule::new(&BetaSchedule::SquaredCosCapV2, 1000).unwrap();
