@@ -14,7 +14,8 @@
 
 use edgediff_runtime::ops::OpSet;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart, sdedit_start};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart, noise_step, sdedit_start};
+use edgediff_runtime::schedule::StepTable;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
@@ -69,10 +70,7 @@ fn ram_bytes(memory_x: &Path) -> usize {
 }
 
 /// The `EDGEDIFF_INIT` signals (as `f32` bits, `len` values) and how the run starts from them.
-fn signal_start<T: edgediff_runtime::schedule::StepTable + ?Sized>(
-    sampler: &Sampler<'_, T>,
-    len: usize,
-) -> (Vec<u32>, Option<SignalStart>) {
+fn signal_start<T: StepTable + ?Sized>(table: &T, len: usize) -> (Vec<u32>, Option<SignalStart>) {
     let Some(path) = var("EDGEDIFF_INIT") else {
         return (vec![], None);
     };
@@ -93,12 +91,12 @@ fn signal_start<T: edgediff_runtime::schedule::StepTable + ?Sized>(
             values.len()
         ));
     }
-    let steps = sampler.steps();
+    let steps = table.steps();
     let start = match (var("EDGEDIFF_NOISE_STD"), var("EDGEDIFF_STRENGTH")) {
         (Some(s), None) => s
             .parse()
             .ok()
-            .and_then(|s| sampler.noise_step(s))
+            .and_then(|s| noise_step(table, s))
             .map(SignalStart::Denoise)
             .unwrap_or_else(|| fail(&format!("EDGEDIFF_NOISE_STD={s:?} must be positive"))),
         (None, Some(s)) => s
@@ -165,7 +163,7 @@ fn main() {
     let sampler = Sampler::new(&schedule, cfg, meta.sample_len() * samples)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", pack_path.display())));
     let sizes = sampler.state_sizes();
-    let (init, start) = signal_start(&sampler, sizes.sample);
+    let (init, start) = signal_start(&schedule, sizes.sample);
 
     let stack: usize = number("EDGEDIFF_STACK_BYTES", 16 * 1024);
     let ram = ram_bytes(&memory_x);

@@ -6,7 +6,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, Plan, PlanConfig, SamplerKind,
 };
-use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart};
+use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart, noise_step};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::codegen::rust_const;
 use edgediff_runtime::schedule::spacing::Spacing;
@@ -496,9 +496,9 @@ fn labels_reach_the_denoiser_and_sdedit_starts_midway() {
     let (mut x, mut out, mut hist) = (signal.clone(), vec![0.0; LEN], vec![0.0; LEN]);
     let mut state = sampler.state(&mut x, &mut out, &mut hist).unwrap();
     let level = |k: usize| plan.rows[k].sigma / plan.rows[k].alpha;
-    let k = sampler.noise_step(level(7) * 1.01).unwrap();
+    let k = noise_step(plan.rows.as_slice(), level(7) * 1.01).unwrap();
     assert_eq!(k, 7);
-    assert_eq!(sampler.noise_step(0.0), None);
+    assert_eq!(noise_step(plan.rows.as_slice(), 0.0), None);
     sampler
         .init_from(
             &mut state,

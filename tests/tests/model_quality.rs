@@ -235,7 +235,7 @@ fn int8_two_moons_trajectories_do_not_run_away() {
 fn ecg_int8_matches_float_and_denoises_recordings() {
     use edgediff::data::ecg;
     use edgediff::eval::swd::sliced_w1;
-    use edgediff_runtime::sampler::{Sampler, SignalStart};
+    use edgediff_runtime::sampler::{SignalStart, noise_step};
     let n = 1000;
     let (mut int8, mut float) = (0.0, 0.0);
     for seed in 0..2 {
@@ -263,10 +263,7 @@ fn ecg_int8_matches_float_and_denoises_recordings() {
         1.0,
     )
     .unwrap();
-    let start = Sampler::new(l.plan.rows.as_slice(), Default::default(), 1)
-        .unwrap()
-        .noise_step(ecg::recording_std())
-        .unwrap();
+    let start = noise_step(l.plan.rows.as_slice(), ecg::recording_std()).unwrap();
     let job = Job {
         plan: &l.plan,
         prediction: l.prediction,

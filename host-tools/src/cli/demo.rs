@@ -21,7 +21,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind,
 };
-use edgediff_runtime::sampler::{Sampler, SignalStart};
+use edgediff_runtime::sampler::{SignalStart, noise_step};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
@@ -289,8 +289,7 @@ fn denoise_recordings(
         guidance,
     )?;
     let steps = l.plan.rows.len();
-    let start = Sampler::new(l.plan.rows.as_slice(), Default::default(), 1)?
-        .noise_step(ecg::recording_std())
+    let start = noise_step(l.plan.rows.as_slice(), ecg::recording_std())
         .ok_or_else(|| Error::Input("recording noise must be positive".into()))?;
     let job = Job {
         plan: &l.plan,

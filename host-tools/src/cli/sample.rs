@@ -94,8 +94,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
             }
             let steps = m.plan.rows.len();
             let start = match args.noise_std {
-                Some(s) => sampler::Sampler::new(m.plan.rows.as_slice(), Default::default(), 1)?
-                    .noise_step(s)
+                Some(s) => sampler::noise_step(m.plan.rows.as_slice(), s)
                     .map(SignalStart::Denoise)
                     .ok_or_else(|| Error::Input("--noise-std must be positive".into()))?,
                 None => sampler::sdedit_start(steps, args.strength)

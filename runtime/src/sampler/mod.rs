@@ -231,24 +231,6 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         Ok(step)
     }
 
-    /// The step whose noise, seen at the data's scale (`sigma_t / alpha_t`), is nearest to
-    /// `noise_std` (in log ratio): where a recording with that much noise enters as a sample
-    /// of the chain ([`SignalStart::Denoise`]). `None` for a `noise_std` that is not positive.
-    pub fn noise_step(&self, noise_std: f32) -> Option<usize> {
-        if !(noise_std > 0.0 && noise_std.is_finite()) {
-            return None;
-        }
-        let gap = |k: usize| -> Option<f32> {
-            let r = self.row(k).ok()?;
-            let ratio = r.sigma / r.alpha / noise_std;
-            (ratio > 0.0).then(|| if ratio >= 1.0 { ratio } else { 1.0 / ratio })
-        };
-        (0..self.steps())
-            .filter_map(|k| gap(k).map(|g| (k, g)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(k, _)| k)
-    }
-
     /// Runs steps `start..steps()`.
     pub fn run(
         &self,
@@ -337,8 +319,27 @@ pub enum SignalStart {
     /// Denoising: the signal is a clean one plus Gaussian noise of standard deviation
     /// `sigma_t / alpha_t` of step `k`, so `alpha_t x` already is a sample of the chain at
     /// that step (`x = alpha_t x`, no noise added) and the steps from `k` remove the noise
-    /// ([`Sampler::noise_step`] picks `k` from the noise level).
+    /// ([`noise_step`] picks `k` from the noise level).
     Denoise(usize),
+}
+
+/// The step of `table` whose noise, seen at the data's scale (`sigma_t / alpha_t`), is
+/// nearest to `noise_std` (in log ratio): where a recording with that much noise enters as a
+/// sample of the chain ([`SignalStart::Denoise`]). `None` for a `noise_std` that is not
+/// positive.
+pub fn noise_step<T: StepTable + ?Sized>(table: &T, noise_std: f32) -> Option<usize> {
+    if !(noise_std > 0.0 && noise_std.is_finite()) {
+        return None;
+    }
+    let gap = |k: usize| -> Option<f32> {
+        let r = table.row(k)?;
+        let ratio = r.sigma / r.alpha / noise_std;
+        (ratio > 0.0).then(|| if ratio >= 1.0 { ratio } else { 1.0 / ratio })
+    };
+    (0..table.steps())
+        .filter_map(|k| gap(k).map(|g| (k, g)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
 }
 
 /// The first step of an SDEdit run of `strength` in (0, 1] over `steps` steps (the fraction
