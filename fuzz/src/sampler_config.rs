@@ -72,12 +72,8 @@ pub fn run(data: &[u8]) {
         },
         1 => SamplerKind::Ddim { eta: b.f64() },
         2 => SamplerKind::DpmSolverPp {
+            order: b.u8() % 4,
             lower_order_final: b.bool(),
-            final_sigmas: if b.bool() {
-                FinalSigmas::SigmaMin
-            } else {
-                FinalSigmas::Zero
-            },
         },
         3 => SamplerKind::Euler,
         4 => SamplerKind::EulerAncestral,
@@ -94,11 +90,17 @@ pub fn run(data: &[u8]) {
         snr: b.f64(),
         steps: b.u8() % 3,
     });
+    let final_sigmas = if b.bool() {
+        FinalSigmas::SigmaMin
+    } else {
+        FinalSigmas::Zero
+    };
     let cfg = PlanConfig {
         sampler,
         steps,
         spacing,
         steps_offset,
+        final_sigmas,
         corrector,
     };
     let Ok(plan) = plan::build(&schedule, &cfg) else {

@@ -24,7 +24,6 @@ use edgediff_runtime::Denoiser;
 use edgediff_runtime::engine::{Engine, Kernels};
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::plan;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -44,7 +43,7 @@ fn per_evaluation(c: &mut Criterion) {
         let bytes = std::fs::read(dir.join("model.pack")).expect("shipped pack");
         let pack = Pack::parse(&bytes).expect("valid pack");
         let meta = *pack.meta();
-        let plan = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
+        let plan = args.resolve().unwrap().plan().unwrap();
         let step = plan.rows.len() / 2;
         let t = plan.rows[step].t;
         let dim = meta.sample_len();
@@ -101,7 +100,7 @@ fn per_sample(c: &mut Criterion) {
         ("euler-20", "--sampler euler --steps 20 --spacing linspace"),
     ] {
         let args = sampler_args(opts);
-        let plan = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
+        let plan = args.resolve().unwrap().plan().unwrap();
         let calib = edgediff::quantize::calibrate::CalibConfig::new(64);
         let q = quantize_for_plan(&proto, "two-moons", &plan, &calib, None).unwrap();
         let bytes = write_pack(&q, &plan, None).unwrap().bytes;

@@ -2,6 +2,7 @@
 //!
 //! - [`cli`]: the `edgediff` command line, one module per command.
 //! - [`compile`]: int8 graph to model pack (arena planner, pack writer).
+//! - [`diffusers`]: diffusers' scheduler configs and conformance cases.
 //! - [`data`]: training and evaluation data: 2-D toy sets, the exact denoiser of a Gaussian
 //!   mixture, the UCI digits.
 //! - [`eval`]: sample-quality metrics.
@@ -10,6 +11,7 @@
 pub mod cli;
 pub mod compile;
 pub mod data;
+pub mod diffusers;
 pub mod engines;
 pub mod error;
 pub mod eval;

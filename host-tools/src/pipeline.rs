@@ -19,8 +19,8 @@ use edgediff_runtime::Denoiser;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{self, Plan};
-use edgediff_runtime::schedule::StepTable;
+use edgediff_runtime::sampler::plan::Plan;
+use edgediff_runtime::schedule::{StepRow, StepTable};
 use std::path::Path;
 
 /// Which engine runs the network.
@@ -77,6 +77,62 @@ fn same_prediction(
     }
 }
 
+/// An error when sampler options ask for another step table (or clip range) than the one a
+/// pack was compiled with: a pack samples only with its own.
+fn same_sampler(
+    file: &str,
+    own: &Plan,
+    own_clip: Option<f32>,
+    sampler: &SamplerArgs,
+) -> Result<(), Error> {
+    let shapes_table = sampler.shapes_the_table();
+    if !shapes_table && sampler.clip_sample.is_none() {
+        return Ok(());
+    }
+    let spec = sampler.resolve()?;
+    let asked = spec.plan()?;
+    let same_row = |a: &StepRow, b: &StepRow| {
+        a.t == b.t && a.t_prev == b.t_prev && a.to_f16().coeffs == b.to_f16().coeffs
+    };
+    let same_table = asked.rows.len() == own.rows.len()
+        && asked.corrector_steps == own.corrector_steps
+        && asked
+            .rows
+            .iter()
+            .zip(&own.rows)
+            .all(|(a, b)| same_row(a, b));
+    let ts = |p: &Plan| p.rows.iter().map(|r| r.t).collect::<Vec<_>>();
+    let clip_differs = (shapes_table || sampler.clip_sample.is_some()) && spec.clip != own_clip;
+    if same_table && !clip_differs {
+        return Ok(());
+    }
+    let what = |p: &Plan, clip: Option<f32>| {
+        format!(
+            "{} steps at timesteps {:?}, {} corrector steps, clip {clip:?}",
+            p.rows.len(),
+            ts(p),
+            p.corrector_steps
+        )
+    };
+    let flags = sampler.to_flags();
+    let requantize = if ts(&asked) == ts(own) {
+        String::new()
+    } else {
+        format!(
+            " (the timesteps differ, so quantize the float model for them first: `edgediff \
+             quantize --model FLOAT.onnx --out MODEL.int8.onnx {flags}`)"
+        )
+    };
+    Err(Error::Input(format!(
+        "{file} was compiled for its own step table ({}); the sampler options ({flags}) ask \
+         for {}. A pack samples only with the table compiled into it: drop the options, or \
+         build a pack for them with `edgediff compile --model MODEL.int8.onnx --out NEW.pack \
+         {flags}`{requantize}",
+        what(own, own_clip),
+        what(&asked, spec.clip)
+    )))
+}
+
 /// Loads `model` for `engine`.
 pub fn load(
     model: &Path,
@@ -92,12 +148,13 @@ pub fn load(
             let m = *pack.meta();
             same_prediction(&file, m.prediction, sampler.prediction)?;
             let table = pack.schedule();
-            let rows = (0..table.steps()).filter_map(|i| table.row(i)).collect();
+            let own = Plan {
+                rows: (0..table.steps()).filter_map(|i| table.row(i)).collect(),
+                corrector_steps: m.corrector_steps,
+            };
+            same_sampler(&file, &own, m.clip_sample, sampler)?;
             Ok(Loaded {
-                plan: Plan {
-                    rows,
-                    corrector_steps: m.corrector_steps,
-                },
+                plan: own,
                 prediction: m.prediction,
                 clip: m.clip_sample,
                 dim: m.sample_len(),
@@ -108,7 +165,8 @@ pub fn load(
         EngineName::Tract => {
             let proto = read_model(model)?;
             let q = qonnx::read(&proto, &file)?;
-            let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
+            let spec = sampler.resolve()?;
+            let plan = spec.plan()?;
             let ts: Vec<u32> = plan.rows.iter().map(|r| r.t).collect();
             if ts != q.timesteps {
                 return Err(Error::Input(format!(
@@ -117,7 +175,7 @@ pub fn load(
                 )));
             }
             let g = &q.graph;
-            same_prediction(&file, g.prediction, sampler.prediction)?;
+            same_prediction(&file, g.prediction, spec.prediction)?;
             Ok(Loaded {
                 denoiser: Box::new(TractDenoiser::new(
                     &proto,
@@ -128,17 +186,18 @@ pub fn load(
                 )?),
                 plan,
                 prediction: g.prediction,
-                clip: None,
+                clip: spec.clip,
                 dim: g.sample_shape.iter().product(),
                 num_classes: g.num_classes,
             })
         }
         EngineName::TractFloat => {
             let proto = read_model(model)?;
-            let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
+            let spec = sampler.resolve()?;
+            let plan = spec.plan()?;
             let opts = ImportOptions {
                 timesteps: vec![0],
-                prediction: sampler.prediction,
+                prediction: spec.prediction,
             };
             let g = import(&proto, &file, &opts)?;
             Ok(Loaded {
@@ -151,7 +210,7 @@ pub fn load(
                 )?),
                 plan,
                 prediction: g.prediction,
-                clip: None,
+                clip: spec.clip,
                 dim: g.sample_shape.iter().product(),
                 num_classes: g.num_classes,
             })
@@ -180,11 +239,12 @@ pub fn load_float(
     path: &std::path::Path,
     sampler: &SamplerArgs,
 ) -> Result<(FloatGraph, Plan), Error> {
-    let plan = plan::build(&sampler.schedule()?, &sampler.plan_config())?;
+    let spec = sampler.resolve()?;
+    let plan = spec.plan()?;
     let model = read_model(path)?;
     let opts = ImportOptions {
         timesteps: plan.rows.iter().map(|r| r.t).collect(),
-        prediction: sampler.prediction,
+        prediction: spec.prediction,
     };
     let g = import(&model, &path.display().to_string(), &opts)?;
     Ok((g, plan))

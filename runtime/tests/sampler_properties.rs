@@ -54,59 +54,75 @@ fn schedule() -> NoiseSchedule {
     NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap()
 }
 
-fn all_kinds() -> Vec<(SamplerKind, Option<Corrector>)> {
+/// Every sampler configuration the properties cover (steps and spacing set by [`build`]).
+fn all_kinds() -> Vec<PlanConfig> {
     let corrector = Some(Corrector {
         snr: 0.16,
         steps: 2,
     });
+    let base = |sampler, corrector, final_sigmas| PlanConfig {
+        corrector,
+        final_sigmas,
+        ..PlanConfig::new(sampler, 0, Spacing::Linspace)
+    };
+    let (zero, min) = (FinalSigmas::Zero, FinalSigmas::SigmaMin);
     vec![
-        (
+        base(
             SamplerKind::Ddpm {
                 variance: DdpmVariance::FixedSmall,
             },
             None,
+            zero,
         ),
-        (
+        base(
             SamplerKind::Ddpm {
                 variance: DdpmVariance::FixedLarge,
             },
             None,
+            zero,
         ),
-        (SamplerKind::Ddim { eta: 0.0 }, None),
-        (SamplerKind::Ddim { eta: 0.7 }, None),
-        (
+        base(SamplerKind::Ddim { eta: 0.0 }, None, zero),
+        base(SamplerKind::Ddim { eta: 0.7 }, None, zero),
+        base(SamplerKind::Ddim { eta: 0.0 }, None, min),
+        base(SamplerKind::DPM_SOLVER_PP_2M, None, zero),
+        base(
             SamplerKind::DpmSolverPp {
-                lower_order_final: true,
-                final_sigmas: FinalSigmas::Zero,
-            },
-            None,
-        ),
-        (
-            SamplerKind::DpmSolverPp {
+                order: 2,
                 lower_order_final: false,
-                final_sigmas: FinalSigmas::SigmaMin,
             },
             None,
+            min,
         ),
-        (SamplerKind::Euler, None),
-        (SamplerKind::EulerAncestral, None),
-        (SamplerKind::Ddim { eta: 0.0 }, corrector),
-        (SamplerKind::Langevin, corrector),
+        base(
+            SamplerKind::DpmSolverPp {
+                order: 1,
+                lower_order_final: true,
+            },
+            None,
+            zero,
+        ),
+        base(SamplerKind::Euler, None, zero),
+        base(SamplerKind::Euler, None, min),
+        base(SamplerKind::EulerAncestral, None, zero),
+        base(SamplerKind::Ddim { eta: 0.0 }, corrector, zero),
+        base(SamplerKind::Langevin, corrector, zero),
     ]
 }
 
-fn build(
-    s: &NoiseSchedule,
-    kind: SamplerKind,
-    corr: Option<Corrector>,
-    steps: usize,
-    sp: Spacing,
-) -> Plan {
-    let cfg = PlanConfig {
-        corrector: corr,
-        ..PlanConfig::new(kind, steps, sp)
-    };
-    plan::build(s, &cfg).unwrap()
+fn build(s: &NoiseSchedule, base: PlanConfig, steps: usize, spacing: Spacing) -> Plan {
+    plan::build(
+        s,
+        &PlanConfig {
+            steps,
+            spacing,
+            ..base
+        },
+    )
+    .unwrap()
+}
+
+fn plain(kind: SamplerKind) -> PlanConfig {
+    PlanConfig::new(kind, 0, Spacing::Linspace)
 }
 
 fn run_table<T: StepTable + ?Sized>(
@@ -146,8 +162,8 @@ fn run(plan: &Plan, prediction: PredictionType, den: &mut impl Denoiser, seed: u
 #[test]
 fn the_three_parameterizations_give_the_same_updates() {
     let s = schedule();
-    for (kind, corr) in all_kinds() {
-        let plan = build(&s, kind, corr, 20, Spacing::Trailing);
+    for kind in all_kinds() {
+        let plan = build(&s, kind, 20, Spacing::Trailing);
         let reference = run(
             &plan,
             PredictionType::Epsilon,
@@ -174,8 +190,7 @@ fn ddim_eta_zero_is_deterministic_and_draws_only_the_start() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::Ddim { eta: 0.0 },
-        None,
+        plain(SamplerKind::Ddim { eta: 0.0 }),
         25,
         Spacing::Leading,
     );
@@ -208,8 +223,8 @@ fn bits(x: &[f32]) -> Vec<u32> {
 #[test]
 fn same_seed_same_bits_for_every_sampler() {
     let s = schedule();
-    for (kind, corr) in all_kinds() {
-        let plan = build(&s, kind, corr, 30, Spacing::Trailing);
+    for kind in all_kinds() {
+        let plan = build(&s, kind, 30, Spacing::Trailing);
         let a = run(
             &plan,
             PredictionType::Epsilon,
@@ -226,10 +241,9 @@ fn same_seed_same_bits_for_every_sampler() {
     }
     let ddpm = build(
         &s,
-        SamplerKind::Ddpm {
+        plain(SamplerKind::Ddpm {
             variance: DdpmVariance::FixedSmall,
-        },
-        None,
+        }),
         1000,
         Spacing::Leading,
     );
@@ -260,8 +274,10 @@ fn recorded_noise_reproduces_the_generator() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::EulerAncestral,
-        Some(Corrector { snr: 0.2, steps: 1 }),
+        PlanConfig {
+            corrector: Some(Corrector { snr: 0.2, steps: 1 }),
+            ..plain(SamplerKind::EulerAncestral)
+        },
         15,
         Spacing::Trailing,
     );
@@ -294,11 +310,10 @@ fn recorded_noise_reproduces_the_generator() {
 fn euler_equals_ddim_eta_zero() {
     let s = schedule();
     for steps in [1, 7, 50] {
-        let e = build(&s, SamplerKind::Euler, None, steps, Spacing::Trailing);
+        let e = build(&s, plain(SamplerKind::Euler), steps, Spacing::Trailing);
         let d = build(
             &s,
-            SamplerKind::Ddim { eta: 0.0 },
-            None,
+            plain(SamplerKind::Ddim { eta: 0.0 }),
             steps,
             Spacing::Trailing,
         );
@@ -331,12 +346,13 @@ fn no_nan_or_inf_for_edge_schedules() {
     let tiny = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 2).unwrap();
     for s in [&linear, &zero_snr, &cosine, &tiny] {
         let t = s.train_steps();
-        for (kind, corr) in all_kinds() {
+        for kind in all_kinds() {
             for steps in [1, 2, t] {
                 for sp in [Spacing::Linspace, Spacing::Leading, Spacing::Trailing] {
                     let cfg = PlanConfig {
-                        corrector: corr,
-                        ..PlanConfig::new(kind, steps, sp)
+                        steps,
+                        spacing: sp,
+                        ..kind
                     };
                     // DPM-Solver++'s N + 1 grid cannot hold N = T steps; that is an error.
                     let Ok(plan) = plan::build(s, &cfg) else {
@@ -369,17 +385,11 @@ fn no_nan_or_inf_for_edge_schedules() {
 #[test]
 fn the_last_step_lands_on_the_clean_sample() {
     let s = schedule();
-    for (kind, corr) in all_kinds() {
-        let plan = build(&s, kind, corr, 10, Spacing::Linspace);
+    for kind in all_kinds() {
+        let plan = build(&s, kind, 10, Spacing::Linspace);
         let last = plan.rows.last().unwrap();
         assert_eq!(last.noise, 0.0, "{kind:?}");
-        if !matches!(
-            kind,
-            SamplerKind::DpmSolverPp {
-                final_sigmas: FinalSigmas::SigmaMin,
-                ..
-            }
-        ) {
+        if kind.final_sigmas == FinalSigmas::Zero {
             assert_eq!(last.t_prev, -1);
             assert_eq!(
                 (last.c_xt, last.c_eps, last.c_hist),
@@ -396,8 +406,7 @@ fn half_precision_tables_stay_close() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::Ddim { eta: 0.0 },
-        None,
+        plain(SamplerKind::Ddim { eta: 0.0 }),
         20,
         Spacing::Trailing,
     );
@@ -438,8 +447,7 @@ fn const_tables_match_the_host_build() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::Ddim { eta: 0.0 },
-        None,
+        plain(SamplerKind::Ddim { eta: 0.0 }),
         10,
         Spacing::Leading,
     );
@@ -457,11 +465,7 @@ fn labels_reach_the_denoiser_and_sdedit_starts_midway() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::DpmSolverPp {
-            lower_order_final: true,
-            final_sigmas: FinalSigmas::Zero,
-        },
-        None,
+        plain(SamplerKind::DPM_SOLVER_PP_2M),
         10,
         Spacing::Linspace,
     );
@@ -516,8 +520,7 @@ fn wrong_buffers_and_tables_are_typed_errors() {
     let s = schedule();
     let plan = build(
         &s,
-        SamplerKind::Ddim { eta: 0.0 },
-        None,
+        plain(SamplerKind::Ddim { eta: 0.0 }),
         5,
         Spacing::Leading,
     );
@@ -533,11 +536,7 @@ fn wrong_buffers_and_tables_are_typed_errors() {
     );
     let dpm = build(
         &s,
-        SamplerKind::DpmSolverPp {
-            lower_order_final: true,
-            final_sigmas: FinalSigmas::Zero,
-        },
-        None,
+        plain(SamplerKind::DPM_SOLVER_PP_2M),
         5,
         Spacing::Linspace,
     );

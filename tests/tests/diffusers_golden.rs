@@ -37,10 +37,14 @@ fn ddim_clip_leading_10_steps() {
 
 fn dpm(lower_order_final: bool, final_sigmas: FinalSigmas) -> (Vec<u32>, f64) {
     let kind = SamplerKind::DpmSolverPp {
+        order: 2,
         lower_order_final,
-        final_sigmas,
     };
-    let plan = plan::build(&schedule(), &PlanConfig::new(kind, 10, Spacing::Linspace)).unwrap();
+    let cfg = PlanConfig {
+        final_sigmas,
+        ..PlanConfig::new(kind, 10, Spacing::Linspace)
+    };
+    let plan = plan::build(&schedule(), &cfg).unwrap();
     let x = run_from(&plan, eps_config(), dummy_sample(), &mut DummyModel, 0).unwrap();
     (ts(&plan), mean_abs(&x))
 }
@@ -62,10 +66,7 @@ fn dpm_solver_pp_2m_defaults() {
 fn dpm_solver_pp_2m_cosine_schedule_keeps_its_tiny_final_abar() {
     let s = NoiseSchedule::new(&BetaSchedule::SquaredCosCapV2, 1000).unwrap();
     assert!(s.alphas_cumprod()[999] < 1e-8);
-    let kind = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let kind = SamplerKind::DPM_SOLVER_PP_2M;
     let plan = plan::build(&s, &PlanConfig::new(kind, 20, Spacing::Linspace)).unwrap();
     let x = run_from(&plan, eps_config(), dummy_sample(), &mut DummyModel, 0).unwrap();
     let mean = mean_abs(&x);

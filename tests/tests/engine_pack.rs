@@ -9,7 +9,7 @@ use edgediff_runtime::kernels::reference::quantize;
 use edgediff_runtime::noise::GaussianNoise;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::pack::layout::arena_bytes;
-use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
+use edgediff_runtime::sampler::plan::{self, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
@@ -21,10 +21,7 @@ const STEPS: usize = 8;
 
 fn sampler_plan() -> Plan {
     let s = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap();
-    let kind = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let kind = SamplerKind::DPM_SOLVER_PP_2M;
     plan::build(&s, &PlanConfig::new(kind, STEPS, Spacing::Linspace)).unwrap()
 }
 

@@ -9,7 +9,7 @@ use edgediff::compile::writer::write_pack;
 use edgediff::ir::QGraph;
 use edgediff::onnx::qonnx::QModel;
 use edgediff_runtime::noise::{GaussianNoise, NoiseSource};
-use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
+use edgediff_runtime::sampler::plan::{self, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use edgediff_tests::graphs::{attention_net, conv_net, conv1d_net, film_net, mlp, norm_net};
@@ -19,10 +19,7 @@ const STEPS: usize = 4;
 
 fn sampler_plan() -> Plan {
     let s = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap();
-    let kind = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let kind = SamplerKind::DPM_SOLVER_PP_2M;
     plan::build(&s, &PlanConfig::new(kind, STEPS, Spacing::Linspace)).unwrap()
 }
 

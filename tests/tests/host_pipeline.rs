@@ -18,7 +18,7 @@ use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::pack::layout::EmbedIndex;
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{self, FinalSigmas, Plan, PlanConfig, SamplerKind};
+use edgediff_runtime::sampler::plan::{self, Plan, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 use edgediff_tests::layers::compare_layers;
@@ -28,10 +28,7 @@ use tract_onnx::pb::tensor_proto::DataType;
 
 fn plan() -> Plan {
     let s = NoiseSchedule::new(&BetaSchedule::DDPM_LINEAR, 1000).unwrap();
-    let kind = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let kind = SamplerKind::DPM_SOLVER_PP_2M;
     plan::build(&s, &PlanConfig::new(kind, 8, Spacing::Linspace)).unwrap()
 }
 

@@ -168,13 +168,8 @@ fn two_moons_variational_bound_float_and_int8() {
     use edgediff::cli::elbo::{Args, float_and_int8};
     use edgediff::cli::sampler_args::ScheduleArgs;
     use edgediff::data::Toy2d;
-    let schedule = ScheduleArgs {
-        betas: edgediff::cli::sampler_args::BetaName::Linear,
-        beta_start: 1e-4,
-        beta_end: 0.02,
-        train_steps: 1000,
-        zero_snr: false,
-    };
+    // The defaults: linear betas 0.0001..0.02 over 1000 steps, as the model was trained.
+    let schedule = ScheduleArgs::default();
     let args = Args {
         model: models().join("two-moons/float.onnx"),
         data: Toy2d::TwoMoons,

@@ -33,9 +33,7 @@ fn packs_are_reproduced_by_the_compiler_and_reach_the_arena_lower_bound() {
         let d = dir(name);
         let q = qonnx::read(&read_model(&d.join("int8.onnx")).unwrap(), name).unwrap();
         let args = sampler_args(opts);
-        let plan =
-            edgediff_runtime::sampler::plan::build(&args.schedule().unwrap(), &args.plan_config())
-                .unwrap();
+        let plan = args.resolve().unwrap().plan().unwrap();
         let compiled = write_pack(&q.graph, &plan, None).unwrap();
         let shipped = std::fs::read(d.join("model.pack")).unwrap();
         assert_eq!(
@@ -66,9 +64,7 @@ fn runtime_and_tract_agree_bit_for_bit_on_every_layer() {
         let dim = pack.meta().sample_len();
         let classes = pack.meta().num_classes;
         let args = sampler_args(opts);
-        let plan =
-            edgediff_runtime::sampler::plan::build(&args.schedule().unwrap(), &args.plan_config())
-                .unwrap();
+        let plan = args.resolve().unwrap().plan().unwrap();
         let mut rec = Recording {
             engine: Engine::new(pack, &mut arena).unwrap(),
             seen: vec![],

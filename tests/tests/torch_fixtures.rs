@@ -446,11 +446,7 @@ fn cli_pipeline_runs_and_runtime_matches_tract_on_every_layer() {
         } else {
             vec![]
         };
-        let plan = edgediff_runtime::sampler::plan::build(
-            &sampler_args(SAMPLER).schedule().unwrap(),
-            &sampler_args(SAMPLER).plan_config(),
-        )
-        .unwrap();
+        let plan = sampler_args(SAMPLER).resolve().unwrap().plan().unwrap();
         let job = Job {
             plan: &plan,
             prediction: model.graph.prediction,

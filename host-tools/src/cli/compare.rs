@@ -19,7 +19,7 @@ use crate::sampling::Job;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{self, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind};
+use edgediff_runtime::sampler::plan::{self, DdpmVariance, PlanConfig, SamplerKind};
 use edgediff_runtime::schedule::spacing::Spacing;
 use std::path::PathBuf;
 
@@ -56,6 +56,10 @@ pub struct Args {
     /// The noise schedule the model was trained with.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
+    /// A diffusers `scheduler_config.json`: its betas and prediction type, where no flag sets
+    /// them (the samplers compared are this command's own line-up).
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
     /// What the network predicts (epsilon, v, sample), when the file does not record it.
     #[arg(long, value_parser = prediction_arg)]
     pub prediction: Option<PredictionType>,
@@ -66,10 +70,7 @@ pub struct Args {
 
 /// The samplers compared.
 pub fn samplers(train_steps: usize) -> Vec<(String, PlanConfig)> {
-    let dpm = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let dpm = SamplerKind::DPM_SOLVER_PP_2M;
     let mut v = vec![(
         format!("DDPM {train_steps}"),
         PlanConfig::new(
@@ -141,7 +142,16 @@ impl Metric {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
-    let schedule = args.schedule.build()?;
+    let (schedule, prediction) = match &args.scheduler_config {
+        Some(path) => {
+            let file = crate::diffusers::config::read(path)?.args;
+            (
+                args.schedule.or(&file.schedule).build()?,
+                args.prediction.or(file.prediction),
+            )
+        }
+        None => (args.schedule.build()?, args.prediction),
+    };
     let file = args.model.display().to_string();
     let proto = read_model(&args.model)?;
     let metric = match args.data {
@@ -168,7 +178,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
         .filter(|(name, _)| args.only.as_ref().is_none_or(|o| name.starts_with(o)));
     for (name, cfg) in lineup {
         let plan = plan::build(&schedule, &cfg)?;
-        let bytes = pack_for_plan(&proto, &file, &plan, &calib, args.prediction)?;
+        let bytes = pack_for_plan(&proto, &file, &plan, &calib, prediction)?;
         let pack = Pack::parse(&bytes)?;
         let meta = *pack.meta();
         let classes = meta.num_classes;

@@ -21,9 +21,6 @@ pub struct Args {
     /// The sampler (must match the one the model was quantized for).
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// Clip x0 to [-r, r] at every step.
-    #[arg(long)]
-    pub clip: Option<f32>,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
@@ -33,7 +30,8 @@ pub struct Args {
 pub fn compile(args: &Args) -> Result<(CompiledPack, crate::ir::QGraph, plan::Plan), Error> {
     let file = args.model.display().to_string();
     let qm = qonnx::read(&read_model(&args.model)?, &file)?;
-    let plan = plan::build(&args.sampler.schedule()?, &args.sampler.plan_config())?;
+    let spec = args.sampler.resolve()?;
+    let plan = spec.plan()?;
     let ts: Vec<u32> = plan.rows.iter().map(|r| r.t).collect();
     if ts != qm.timesteps {
         return Err(Error::Input(format!(
@@ -41,7 +39,7 @@ pub fn compile(args: &Args) -> Result<(CompiledPack, crate::ir::QGraph, plan::Pl
             qm.timesteps
         )));
     }
-    let compiled = write_pack(&qm.graph, &plan, args.clip)?;
+    let compiled = write_pack(&qm.graph, &plan, spec.clip)?;
     Ok((compiled, qm.graph, plan))
 }
 

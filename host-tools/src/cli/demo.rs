@@ -18,9 +18,7 @@ use crate::pipeline::{SHIPPED, Shipped, ShippedData, sampler_args};
 use crate::plot;
 use crate::sampling::Job;
 use edgediff_runtime::prediction::PredictionType;
-use edgediff_runtime::sampler::plan::{
-    self, Corrector, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind,
-};
+use edgediff_runtime::sampler::plan::{self, Corrector, DdpmVariance, PlanConfig, SamplerKind};
 use edgediff_runtime::sampler::{SignalStart, noise_step};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
@@ -49,10 +47,7 @@ const DIRECTIONS: usize = 64;
 
 /// The sampler line-up of the demo: a name and its plan.
 pub fn lineup() -> Vec<(&'static str, PlanConfig)> {
-    let dpm = SamplerKind::DpmSolverPp {
-        lower_order_final: true,
-        final_sigmas: FinalSigmas::Zero,
-    };
+    let dpm = SamplerKind::DPM_SOLVER_PP_2M;
     let ddim = SamplerKind::Ddim { eta: 0.0 };
     let pc = |sampler, steps, corrector_steps| PlanConfig {
         corrector: Some(Corrector {

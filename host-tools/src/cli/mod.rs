@@ -3,6 +3,7 @@
 pub mod classifier;
 pub mod compare;
 pub mod compile;
+pub mod conformance;
 pub mod demo;
 pub mod elbo;
 pub mod eval;
@@ -52,6 +53,8 @@ pub enum Command {
     Elbo(elbo::Args),
     /// Float vs int8 sample quality of a 2-D model across samplers and step counts.
     Compare(compare::Args),
+    /// Replays diffusers' scheduler full loops (a cases JSON) on the runtime's sampler.
+    Conformance(conformance::Args),
 }
 
 /// Names the model `file` in an error raised while running it (unless it already does).
@@ -76,5 +79,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::TrainClassifier(args) => classifier::run(&args),
         Command::Elbo(args) => elbo::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Conformance(args) => conformance::run(&args),
     }
 }

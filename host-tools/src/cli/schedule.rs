@@ -2,7 +2,6 @@
 
 use super::Error;
 use super::sampler_args::SamplerArgs;
-use edgediff_runtime::sampler::plan;
 use edgediff_runtime::schedule::codegen::rust_const;
 
 /// Options of `edgediff schedule`.
@@ -18,8 +17,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<(), Error> {
-    let schedule = args.sampler.schedule()?;
-    let plan = plan::build(&schedule, &args.sampler.plan_config())?;
+    let spec = args.sampler.resolve()?;
+    let plan = spec.plan()?;
     if let Some(name) = &args.rust_const {
         print!("{}", rust_const(name, &plan.rows));
         return Ok(());

@@ -1,7 +1,7 @@
 //! Builds a step table from a noise schedule and a sampler configuration (host side, `f64`).
 
 use super::{ddim, ddpm, dpm_solver, euler, langevin};
-use crate::schedule::betas::NoiseSchedule;
+use crate::schedule::betas::{NoiseSchedule, linspace};
 use crate::schedule::spacing::{Grid, Spacing, timesteps};
 use crate::schedule::{StepRow, T_FINAL};
 use crate::{Error, Result};
@@ -18,6 +18,24 @@ pub fn usable_abar(abar: f64) -> f64 {
     if abar > 0.0 { abar } else { ABAR_MIN }
 }
 
+/// `abar` at a fractional timestep `tf`: `sigma = sqrt((1 - abar) / abar)` interpolated
+/// linearly between the neighbouring rows, as numpy's `interp` does in diffusers.
+fn interpolated_abar(abar_at: &impl Fn(usize) -> f64, tf: f64) -> f64 {
+    let sigma = |t: usize| {
+        let a = abar_at(t);
+        ((1.0 - a) / a).sqrt()
+    };
+    let lo = tf.floor();
+    let w = tf - lo;
+    let lo = lo as usize;
+    let s = if w == 0.0 {
+        sigma(lo)
+    } else {
+        sigma(lo) * (1.0 - w) + sigma(lo + 1) * w
+    };
+    1.0 / (1.0 + s * s)
+}
+
 /// DDPM's posterior variance choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DdpmVariance {
@@ -28,13 +46,15 @@ pub enum DdpmVariance {
     FixedLarge,
 }
 
-/// Where DPM-Solver++ ends.
+/// Where the last step ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FinalSigmas {
-    /// At `sigma = 0`: the last step returns the data prediction.
+    /// At the clean sample, `sigma = 0` (`abar = 1`).
     #[default]
     Zero,
-    /// At the smallest training noise level, `abar_0` (leaves a little noise).
+    /// At the smallest training noise level, `abar_0` (leaves a little noise): diffusers'
+    /// `final_sigmas_type = "sigma_min"` (DPM-Solver++, Euler) and DDIM's
+    /// `set_alpha_to_one = false`.
     SigmaMin,
 }
 
@@ -51,12 +71,12 @@ pub enum SamplerKind {
         /// Stochasticity, `>= 0`.
         eta: f64,
     },
-    /// DPM-Solver++ 2M (data prediction, midpoint solver type).
+    /// DPM-Solver++ (data prediction, midpoint solver type), multistep.
     DpmSolverPp {
+        /// Solver order: 1 (DDIM-like) or 2 (2M).
+        order: u8,
         /// First order at the last step when there are fewer than 15 steps.
         lower_order_final: bool,
-        /// Where the last step ends.
-        final_sigmas: FinalSigmas,
     },
     /// Euler (deterministic), in the variance-exploding coordinates of Karras et al.
     Euler,
@@ -65,6 +85,14 @@ pub enum SamplerKind {
     /// Annealed Langevin dynamics alone: corrector steps at every level, then a final
     /// Tweedie denoising step. Needs a [`Corrector`].
     Langevin,
+}
+
+impl SamplerKind {
+    /// DPM-Solver++ 2M with diffusers' defaults (`lower_order_final`).
+    pub const DPM_SOLVER_PP_2M: Self = Self::DpmSolverPp {
+        order: 2,
+        lower_order_final: true,
+    };
 }
 
 /// A Langevin corrector run at every level (predictor-corrector sampling, Song et al. 2021).
@@ -89,6 +117,8 @@ pub struct PlanConfig {
     pub spacing: Spacing,
     /// Added to `leading` timesteps (diffusers' `steps_offset`).
     pub steps_offset: u32,
+    /// Where the last step ends (DDIM, DPM-Solver++ and Euler may stop at `abar_0`).
+    pub final_sigmas: FinalSigmas,
     /// Optional Langevin corrector.
     pub corrector: Option<Corrector>,
 }
@@ -101,6 +131,7 @@ impl PlanConfig {
             steps,
             spacing,
             steps_offset: 0,
+            final_sigmas: FinalSigmas::Zero,
             corrector: None,
         }
     }
@@ -172,22 +203,48 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
         grid,
     )?;
     let abar = schedule.alphas_cumprod();
-    let mut levels: Vec<Level> = ts
-        .iter()
-        .map(|&t| Level {
-            t: t as i32,
-            abar: usable_abar(abar.get(t as usize).copied().unwrap_or(0.0)),
-        })
-        .collect();
-    levels.push(match cfg.sampler {
-        SamplerKind::DpmSolverPp {
-            final_sigmas: FinalSigmas::SigmaMin,
-            ..
-        } => Level {
-            t: 0,
-            abar: abar.first().copied().unwrap_or(1.0),
-        },
-        _ => Level {
+    let abar_at = |t: usize| usable_abar(abar.get(t).copied().unwrap_or(0.0));
+    let euler = matches!(
+        cfg.sampler,
+        SamplerKind::Euler | SamplerKind::EulerAncestral
+    );
+    let mut levels: Vec<Level> = if euler && cfg.spacing == Spacing::Linspace {
+        // diffusers' Euler keeps the fractional timesteps of `linspace` and interpolates
+        // sigma between table rows; the network sees the rounded timestep.
+        let t_max = schedule.train_steps() as f64 - 1.0;
+        let fractional = linspace(0.0, t_max, cfg.steps);
+        ts.iter()
+            .zip(fractional.iter().rev())
+            .map(|(&t, &tf)| Level {
+                t: t as i32,
+                abar: interpolated_abar(&abar_at, tf),
+            })
+            .collect()
+    } else {
+        ts.iter()
+            .map(|&t| Level {
+                t: t as i32,
+                abar: abar_at(t as usize),
+            })
+            .collect()
+    };
+    levels.push(match cfg.final_sigmas {
+        FinalSigmas::SigmaMin => {
+            if !matches!(
+                cfg.sampler,
+                SamplerKind::Ddim { .. } | SamplerKind::DpmSolverPp { .. } | SamplerKind::Euler
+            ) {
+                return Err(invalid(
+                    "final_sigmas",
+                    "zero for DDPM, Euler ancestral and Langevin (sigma_min is for DDIM, DPM-Solver++ and Euler)",
+                ));
+            }
+            Level {
+                t: 0,
+                abar: abar.first().copied().unwrap_or(1.0),
+            }
+        }
+        FinalSigmas::Zero => Level {
             t: T_FINAL,
             abar: 1.0,
         },
@@ -212,9 +269,18 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
                 ddim::coeffs(levels[i], levels[i + 1], eta)
             }
             SamplerKind::DpmSolverPp {
+                order,
                 lower_order_final,
-                final_sigmas,
-            } => dpm_solver::coeffs(&levels, i, lower_order_final, final_sigmas),
+            } => {
+                if !(1..=2).contains(&order) {
+                    return Err(invalid("solver_order", "1 or 2"));
+                }
+                let final_step = dpm_solver::FinalStep {
+                    lower_order: lower_order_final,
+                    at_zero: cfg.final_sigmas == FinalSigmas::Zero,
+                };
+                dpm_solver::coeffs(&levels, i, order, final_step)
+            }
             SamplerKind::Euler => euler::coeffs(levels[i], levels[i + 1], false),
             SamplerKind::EulerAncestral => euler::coeffs(levels[i], levels[i + 1], true),
             SamplerKind::Langevin => {

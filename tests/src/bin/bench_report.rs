@@ -5,7 +5,6 @@ use edgediff::onnx::read_model;
 use edgediff::pipeline::pack_for_plan;
 use edgediff::pipeline::{SHIPPED, sampler_args};
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::plan;
 use edgediff_tests::firmware::{self, root};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -296,7 +295,7 @@ fn main() {
         let args = sampler_args(&format!(
             "--sampler ddim --steps {steps} --spacing linspace"
         ));
-        let p = plan::build(&args.schedule().unwrap(), &args.plan_config()).unwrap();
+        let p = args.resolve().unwrap().plan().unwrap();
         let calib = edgediff::quantize::calibrate::CalibConfig::new(16);
         let bytes = pack_for_plan(&proto, "two-moons", &p, &calib, None).unwrap();
         let pack = Pack::parse(&bytes).unwrap();
