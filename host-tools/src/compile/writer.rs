@@ -14,6 +14,7 @@ use edgediff_runtime::pack::layout::{
 use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::StateSizes;
 use edgediff_runtime::sampler::plan::Plan;
+use edgediff_runtime::schedule::StepRow;
 
 /// A written pack and the arena plan inside it.
 #[derive(Clone, Debug)]
@@ -83,8 +84,14 @@ pub fn write_pack(
     }
     let arena = plan_graph(g);
     let sample_len: usize = g.sample_shape.iter().product();
-    let multistep = plan.rows.iter().any(|r| r.c_hist != 0.0);
-    let state_bytes = StateSizes::new(sample_len, multistep).bytes();
+    let slots = plan
+        .rows
+        .iter()
+        .map(StepRow::history_slots)
+        .max()
+        .unwrap_or(0);
+    let extra_history = slots.saturating_sub(1);
+    let state_bytes = StateSizes::new(sample_len, slots).bytes();
 
     // META
     let mut m = vec![0u8; meta::SIZE];
@@ -108,6 +115,7 @@ pub fn write_pack(
     }
     put16(&mut m, meta::NUM_CLASSES, g.num_classes);
     m[meta::CORRECTOR_STEPS] = plan.corrector_steps;
+    m[meta::EXTRA_HISTORY] = extra_history as u8;
     put16(&mut m, meta::STEPS, u16_of(steps, "steps")?);
     put16(
         &mut m,
@@ -135,11 +143,11 @@ pub fn write_pack(
     );
 
     // SCHEDULE
-    let mut sched = Vec::with_capacity(steps * schedule::ROW);
+    let mut sched = Vec::with_capacity(steps * schedule::row_size(extra_history as u8));
     for r in &plan.rows {
         sched.extend(r.t.to_le_bytes());
         sched.extend(r.t_prev.to_le_bytes());
-        sched.extend(le_f32(&r.coeffs()));
+        sched.extend(le_f32(&r.coeffs()[..9 + extra_history]));
     }
 
     // TENSORS

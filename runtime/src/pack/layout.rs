@@ -99,6 +99,9 @@ pub mod meta {
     pub const NUM_CLASSES: usize = 8;
     /// `u8` Langevin corrector steps per sampling step.
     pub const CORRECTOR_STEPS: usize = 10;
+    /// `u8` history coefficients per step row beyond `c_hist` (0 to 2: `c_hist2`,
+    /// `c_hist3`); 0 in packs whose sampler keeps at most one earlier prediction.
+    pub const EXTRA_HISTORY: usize = 11;
     /// `u16` rows of the step table.
     pub const STEPS: usize = 12;
     /// `u16` rows of the quantization table: 1 (static) or `STEPS` (per step).
@@ -125,8 +128,15 @@ pub mod meta {
 
 /// The SCHEDULE section: `STEPS` rows of [`crate::schedule::StepRow`].
 pub mod schedule {
-    /// Row size: `u32 t`, `i32 t_prev`, then the nine `f32` coefficients in field order.
+    /// Base row size: `u32 t`, `i32 t_prev`, then the nine `f32` coefficients from `alpha`
+    /// to `corr_noise` in field order.
     pub const ROW: usize = 44;
+
+    /// Row size with `extra_history` more `f32` coefficients (`c_hist2`, `c_hist3`) after
+    /// the nine.
+    pub const fn row_size(extra_history: u8) -> usize {
+        ROW + 4 * extra_history as usize
+    }
 }
 
 /// The TENSORS section: one record per activation tensor (int8, `[c, h, w]`).

@@ -65,6 +65,8 @@ pub struct Meta {
     pub num_classes: u16,
     /// Langevin corrector steps per sampling step.
     pub corrector_steps: u8,
+    /// History coefficients per step row beyond `c_hist` (0 to 2).
+    pub extra_history: u8,
     /// Rows of the step table.
     pub steps: u16,
     /// Rows of the quantization table (1 or `steps`).
@@ -150,17 +152,24 @@ pub struct OpRecord {
 
 /// The step table inside a pack, read in place.
 #[derive(Clone, Copy, Debug)]
-pub struct PackSchedule<'a>(&'a [u8]);
+pub struct PackSchedule<'a> {
+    bytes: &'a [u8],
+    extra_history: u8,
+}
 
 impl StepTable for PackSchedule<'_> {
     fn steps(&self) -> usize {
-        self.0.len() / schedule::ROW
+        self.bytes
+            .len()
+            .checked_div(schedule::row_size(self.extra_history))
+            .unwrap_or(0)
     }
 
     fn row(&self, i: usize) -> Option<StepRow> {
-        let r = record(self.0, i, schedule::ROW)?;
-        let mut c = [0.0f32; 9];
-        for (k, v) in c.iter_mut().enumerate() {
+        let r = record(self.bytes, i, schedule::row_size(self.extra_history))?;
+        let stored = 9 + usize::from(self.extra_history);
+        let mut c = [0.0f32; StepRow::COEFFS];
+        for (k, v) in c.iter_mut().enumerate().take(stored) {
             *v = read_f32(r, k.saturating_add(2));
         }
         Some(StepRow::from_coeffs(
@@ -332,7 +341,10 @@ impl<'a> Pack<'a> {
 
     /// The step table.
     pub fn schedule(&self) -> PackSchedule<'a> {
-        PackSchedule(self.schedule)
+        PackSchedule {
+            bytes: self.schedule,
+            extra_history: self.meta.extra_history,
+        }
     }
 
     /// Tensor `i`.
@@ -409,14 +421,17 @@ impl<'a> Pack<'a> {
         size(
             Section::Schedule,
             self.schedule.len(),
-            usize::from(m.steps).saturating_mul(schedule::ROW),
+            usize::from(m.steps).saturating_mul(schedule::row_size(m.extra_history)),
         )?;
         for i in 0..usize::from(m.steps) {
             let row = self.schedule().row(i).unwrap_or_default();
             row.validate(i).map_err(|e| match e {
                 Error::BadStepRow { field, .. } => err(
                     Section::Schedule,
-                    self.at(Section::Schedule, i.saturating_mul(schedule::ROW)),
+                    self.at(
+                        Section::Schedule,
+                        i.saturating_mul(schedule::row_size(m.extra_history)),
+                    ),
                     PackProblem::BadValue(field),
                 ),
                 other => other,
@@ -606,6 +621,7 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
         clip_sample,
         num_classes: u16_at(b, meta::NUM_CLASSES),
         corrector_steps: byte(meta::CORRECTOR_STEPS),
+        extra_history: byte(meta::EXTRA_HISTORY),
         steps: u16_at(b, meta::STEPS),
         qparam_rows: u16_at(b, meta::QPARAM_ROWS),
         qparam_count: u16_at(b, meta::QPARAM_COUNT),
@@ -621,6 +637,12 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
     }
     if m.steps == 0 {
         return Err(bad(meta::STEPS, "at least one sampling step"));
+    }
+    if usize::from(m.extra_history) + 1 > crate::schedule::MAX_HISTORY {
+        return Err(bad(
+            meta::EXTRA_HISTORY,
+            "at most 2 history coefficients beyond c_hist",
+        ));
     }
     if m.qparam_rows != 1 && m.qparam_rows != m.steps {
         return Err(bad(

@@ -52,7 +52,7 @@ pub fn coeffs(levels: &[Level], i: usize, order: u8, final_step: FinalStep) -> C
     Coeffs {
         c_xt,
         c_x0: base * (1.0 + 0.5 / r0),
-        c_hist: -base * 0.5 / r0,
+        c_hist: [-base * 0.5 / r0, 0.0, 0.0],
         ..Coeffs::default()
     }
 }

@@ -29,7 +29,7 @@ pub mod plan;
 use crate::error::Buffer;
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
-use crate::schedule::{StepRow, StepTable};
+use crate::schedule::{MAX_HISTORY, StepRow, StepTable};
 use crate::{Denoiser, Error, Result};
 
 /// Runtime options of a sampler (everything else is in the step table).
@@ -52,17 +52,27 @@ pub struct StateSizes {
     pub sample: usize,
     /// The network output.
     pub model_output: usize,
-    /// The multistep history (0 unless the table uses it).
+    /// The multistep history: `sample` elements per earlier data prediction the table
+    /// weighs (0 to [`MAX_HISTORY`]).
     pub history: usize,
 }
 
 impl StateSizes {
-    /// Sizes for a batch of `sample_len` elements; `multistep` adds the history buffer.
-    pub const fn new(sample_len: usize, multistep: bool) -> Self {
+    /// Sizes for a batch of `sample_len` elements with `history_slots` earlier data
+    /// predictions kept.
+    pub const fn new(sample_len: usize, history_slots: usize) -> Self {
         Self {
             sample: sample_len,
             model_output: sample_len,
-            history: if multistep { sample_len } else { 0 },
+            history: sample_len * history_slots,
+        }
+    }
+
+    /// Earlier data predictions kept.
+    pub const fn history_slots(&self) -> usize {
+        match self.history.checked_div(self.sample) {
+            Some(slots) => slots,
+            None => 0,
         }
     }
 
@@ -78,7 +88,8 @@ pub struct SamplerState<'b> {
     x: &'b mut [f32],
     model_out: &'b mut [f32],
     history: &'b mut [f32],
-    history_ready: bool,
+    /// History slots holding a real earlier prediction (the others stand in the current one).
+    history_filled: usize,
 }
 
 impl SamplerState<'_> {
@@ -121,16 +132,16 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
                 expected: "a positive finite range",
             });
         }
-        let mut multistep = false;
+        let mut slots = 0;
         for i in 0..table.steps() {
             let row = Self::row_of(table, i)?;
             row.validate(i)?;
-            multistep |= row.c_hist != 0.0;
+            slots = slots.max(row.history_slots());
         }
         Ok(Self {
             table,
             cfg,
-            sizes: StateSizes::new(sample_len, multistep),
+            sizes: StateSizes::new(sample_len, slots),
         })
     }
 
@@ -193,7 +204,7 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
             x,
             model_out,
             history,
-            history_ready: false,
+            history_filled: 0,
         })
     }
 
@@ -203,7 +214,7 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         state: &mut SamplerState<'_>,
         noise: &mut impl NoiseSource,
     ) -> Result<()> {
-        state.history_ready = false;
+        state.history_filled = 0;
         noise.fill(state.x)
     }
 
@@ -220,7 +231,7 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
             SignalStart::Denoise(k) => (k, false),
         };
         let row = self.row(step)?;
-        state.history_ready = false;
+        state.history_filled = 0;
         for x in state.x.iter_mut() {
             *x = if renoise {
                 row.alpha * *x + row.sigma * noise.next_normal()?
@@ -261,7 +272,7 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
             x,
             model_out,
             history,
-            history_ready,
+            history_filled,
         } = state;
 
         for _ in 0..self.cfg.corrector_steps {
@@ -275,37 +286,43 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
 
         denoiser.eval(x, row.t, i, labels, model_out)?;
         let clip = self.cfg.clip_sample;
-        let multistep = !history.is_empty();
-        let ready = *history_ready;
-        let mut hist = history.iter_mut();
-        for (xj, &out) in x.iter_mut().zip(model_out.iter()) {
+        let n = x.len();
+        let slots = self.sizes.history_slots();
+        let filled = *history_filled;
+        for (j, (xj, &out)) in x.iter_mut().zip(model_out.iter()).enumerate() {
             let (x0, eps) = pred.to_x0_eps(out, *xj, row.alpha, row.sigma);
             let x0 = match clip {
                 Some(r) => x0.clamp(-r, r),
                 None => x0,
             };
-            // Without a previous prediction (first step, or a start from a signal) the
-            // multistep term falls back to the current one: 2M becomes first order.
-            let prev = match hist.next() {
-                Some(h) => {
-                    let prev = if ready { *h } else { x0 };
-                    *h = x0;
-                    prev
+            // Slot k of element j sits at `history[k * n + j]`, newest first. A slot not yet
+            // filled (first steps, or a start from a signal) stands in the current
+            // prediction: every multistep formula then falls back to first order.
+            let mut prev = [0.0f32; MAX_HISTORY];
+            for (k, p) in prev.iter_mut().enumerate().take(slots) {
+                *p = match history.get(k * n + j) {
+                    Some(h) if k < filled => *h,
+                    _ => x0,
+                };
+            }
+            for k in (0..slots).rev() {
+                let value = if k == 0 { x0 } else { prev[k - 1] };
+                if let Some(h) = history.get_mut(k * n + j) {
+                    *h = value;
                 }
-                None => 0.0,
-            };
+            }
             let z = if row.noise > 0.0 {
                 noise.next_normal()?
             } else {
                 0.0
             };
-            *xj = row.c_xt * *xj
-                + row.c_x0 * x0
-                + row.c_eps * eps
-                + row.c_hist * prev
-                + row.noise * z;
+            let mut acc = row.c_xt * *xj + row.c_x0 * x0 + row.c_eps * eps + row.c_hist * prev[0];
+            if slots > 1 {
+                acc = acc + row.c_hist2 * prev[1] + row.c_hist3 * prev[2];
+            }
+            *xj = acc + row.noise * z;
         }
-        *history_ready = multistep;
+        *history_filled = (filled + 1).min(slots);
         Ok(())
     }
 }

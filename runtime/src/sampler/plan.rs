@@ -182,8 +182,8 @@ pub struct Coeffs {
     pub c_x0: f64,
     /// Weight of `eps_hat`.
     pub c_eps: f64,
-    /// Weight of the previous `x0_hat`.
-    pub c_hist: f64,
+    /// Weights of the `x0_hat` of one, two and three steps back.
+    pub c_hist: [f64; 3],
     /// Standard deviation of the added noise.
     pub noise: f64,
 }
@@ -312,10 +312,12 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
                 p.c_xt,
                 p.c_x0,
                 p.c_eps,
-                p.c_hist,
+                p.c_hist[0],
                 p.noise,
                 corr_eps,
                 corr_noise,
+                p.c_hist[1],
+                p.c_hist[2],
             ]
             .map(|v| v as f32),
         );

@@ -5,7 +5,8 @@
 //! timestep list, the noise level, and the coefficients of the generic update
 //!
 //! ```text
-//! x_prev = c_xt * x_t + c_x0 * x0_hat + c_eps * eps_hat + c_hist * x0_hat_prev + noise * z
+//! x_prev = c_xt * x_t + c_x0 * x0_hat + c_eps * eps_hat
+//!        + c_hist * x0_hat[-1] + c_hist2 * x0_hat[-2] + c_hist3 * x0_hat[-3] + noise * z
 //! ```
 //!
 //! which covers DDPM, DDIM, DPM-Solver++ 2M, Euler and Euler ancestral, plus the Langevin
@@ -55,7 +56,15 @@ pub struct StepRow {
     pub corr_eps: f32,
     /// Langevin corrector: noise scale (`sqrt(2 step_size)`).
     pub corr_noise: f32,
+    /// Weight of the data prediction two steps back (DPM-Solver++ 3M, UniPC).
+    pub c_hist2: f32,
+    /// Weight of the data prediction three steps back (UniPC 3).
+    pub c_hist3: f32,
 }
+
+/// Data predictions of earlier steps a step table may weigh ([`StepRow::c_hist`],
+/// [`StepRow::c_hist2`], [`StepRow::c_hist3`]).
+pub const MAX_HISTORY: usize = 3;
 
 /// One sampling step with the coefficients stored as IEEE half floats (22 bytes of
 /// coefficients instead of 44). Half precision keeps about 3 significant digits; use it only
@@ -67,13 +76,16 @@ pub struct StepRowF16 {
     pub t: u32,
     /// Timestep reached by this step, or [`T_FINAL`].
     pub t_prev: i32,
-    /// The nine coefficients of [`StepRow`] in field order, from `alpha` to `corr_noise`.
-    pub coeffs: [f16; 9],
+    /// The coefficients of [`StepRow`] in field order, from `alpha` to `c_hist3`.
+    pub coeffs: [f16; StepRow::COEFFS],
 }
 
 impl StepRow {
-    /// The nine coefficients in field order.
-    pub fn coeffs(&self) -> [f32; 9] {
+    /// Number of coefficients.
+    pub const COEFFS: usize = 11;
+
+    /// The coefficients in field order.
+    pub fn coeffs(&self) -> [f32; Self::COEFFS] {
         [
             self.alpha,
             self.sigma,
@@ -84,11 +96,21 @@ impl StepRow {
             self.noise,
             self.corr_eps,
             self.corr_noise,
+            self.c_hist2,
+            self.c_hist3,
         ]
     }
 
+    /// How many earlier data predictions the row weighs (0 to [`MAX_HISTORY`]).
+    pub fn history_slots(&self) -> usize {
+        [self.c_hist, self.c_hist2, self.c_hist3]
+            .iter()
+            .rposition(|c| *c != 0.0)
+            .map_or(0, |k| k + 1)
+    }
+
     /// Names of the coefficients, in the order of [`StepRow::coeffs`].
-    pub const COEFF_NAMES: [&'static str; 9] = [
+    pub const COEFF_NAMES: [&'static str; Self::COEFFS] = [
         "alpha",
         "sigma",
         "c_xt",
@@ -98,10 +120,12 @@ impl StepRow {
         "noise",
         "corr_eps",
         "corr_noise",
+        "c_hist2",
+        "c_hist3",
     ];
 
     /// Builds a row from `t`, `t_prev` and coefficients in the order of [`StepRow::coeffs`].
-    pub fn from_coeffs(t: u32, t_prev: i32, c: [f32; 9]) -> Self {
+    pub fn from_coeffs(t: u32, t_prev: i32, c: [f32; Self::COEFFS]) -> Self {
         let [
             alpha,
             sigma,
@@ -112,6 +136,8 @@ impl StepRow {
             noise,
             corr_eps,
             corr_noise,
+            c_hist2,
+            c_hist3,
         ] = c;
         Self {
             t,
@@ -125,6 +151,8 @@ impl StepRow {
             noise,
             corr_eps,
             corr_noise,
+            c_hist2,
+            c_hist3,
         }
     }
 
