@@ -153,8 +153,6 @@ def extras():
     c = []
     for spacing in ["linspace", "leading", "trailing"]:
         for cname, (cls, extra, kwargs) in CLASSES.items():
-            if cname in ("HeunDiscreteScheduler",):
-                continue
             c.append(case(f"{cname}/spacing-{spacing}", cls, {**extra, "timestep_spacing": spacing}, 20, kwargs))
     # Stable Diffusion v1's own DDIM config.
     sd = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1)
@@ -164,15 +162,24 @@ def extras():
     c.append(case("DDPMScheduler/clip-fixed-large", DDPMScheduler, dict(variance_type="fixed_large"), 10))
     for order in [1, 2, 3]:
         c.append(case(f"DPMSolverMultistepScheduler/order-{order}", DPMSolverMultistepScheduler, dict(solver_order=order), 10))
+        c.append(case(f"UniPCMultistepScheduler/order-{order}", UniPCMultistepScheduler, dict(solver_order=order), 10))
+    for steps in [5, 20]:
+        c.append(case(f"DPMSolverMultistepScheduler/order-3-steps-{steps}", DPMSolverMultistepScheduler, dict(solver_order=3), steps))
+        c.append(case(f"UniPCMultistepScheduler/order-3-steps-{steps}", UniPCMultistepScheduler, dict(solver_order=3), steps))
+        c.append(case(f"UniPCMultistepScheduler/steps-{steps}", UniPCMultistepScheduler, {}, steps))
     c.append(case("DPMSolverMultistepScheduler/cosine-20", DPMSolverMultistepScheduler, dict(beta_schedule="squaredcos_cap_v2"), 20))
     c.append(case("DPMSolverMultistepScheduler/sigma-min", DPMSolverMultistepScheduler, dict(final_sigmas_type="sigma_min", lower_order_final=False), 10))
-    c.append(case("DPMSolverMultistepScheduler/sde", DPMSolverMultistepScheduler, dict(algorithm_type="sde-dpmsolver++"), 10))
-    c.append(case("DPMSolverMultistepScheduler/karras", DPMSolverMultistepScheduler, dict(use_karras_sigmas=True), 10))
-    c.append(case("EulerDiscreteScheduler/karras", EulerDiscreteScheduler, dict(use_karras_sigmas=True), 10))
+    c.append(case("UniPCMultistepScheduler/sigma-min", UniPCMultistepScheduler, dict(final_sigmas_type="sigma_min"), 10))
+    for order in [1, 2]:
+        c.append(case(f"DPMSolverMultistepScheduler/sde-order-{order}", DPMSolverMultistepScheduler, dict(algorithm_type="sde-dpmsolver++", solver_order=order), 10))
+    c.append(case("DPMSolverMultistepScheduler/sde-v", DPMSolverMultistepScheduler, dict(algorithm_type="sde-dpmsolver++", prediction_type="v_prediction"), 20))
+    for cname in ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "EulerDiscreteScheduler", "HeunDiscreteScheduler"]:
+        cls, extra, kwargs = CLASSES[cname]
+        for spacing in ["linspace", "trailing"]:
+            c.append(case(f"{cname}/karras-{spacing}", cls, {**extra, "use_karras_sigmas": True, "timestep_spacing": spacing}, 10, kwargs))
+    c.append(case("DPMSolverMultistepScheduler/karras-3m", DPMSolverMultistepScheduler, dict(use_karras_sigmas=True, solver_order=3), 15))
     c.append(case("EulerDiscreteScheduler/sigma-min", EulerDiscreteScheduler, dict(final_sigmas_type="sigma_min", timestep_spacing="trailing"), 10))
-    c.append(case("UniPCMultistepScheduler/order-3", UniPCMultistepScheduler, dict(solver_order=3), 10))
-    for steps in [5, 10]:
-        c.append(case(f"UniPCMultistepScheduler/steps-{steps}", UniPCMultistepScheduler, {}, steps))
+    c.append(case("HeunDiscreteScheduler/clip", HeunDiscreteScheduler, dict(clip_sample=True, timestep_spacing="trailing"), 10))
     for shift in [1.0, 3.0]:
         c.append(case(f"FlowMatchEulerDiscreteScheduler/shift-{shift:g}", FlowMatchEulerDiscreteScheduler, dict(shift=shift), 10))
     return c

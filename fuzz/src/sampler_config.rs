@@ -62,7 +62,7 @@ pub fn run(data: &[u8]) {
             Err(_) => return,
         }
     }
-    let sampler = match b.u8() % 6 {
+    let sampler = match b.u8() % 9 {
         0 => SamplerKind::Ddpm {
             variance: if b.bool() {
                 DdpmVariance::FixedLarge
@@ -77,6 +77,15 @@ pub fn run(data: &[u8]) {
         },
         3 => SamplerKind::Euler,
         4 => SamplerKind::EulerAncestral,
+        5 => SamplerKind::SdeDpmSolverPp {
+            order: b.u8() % 4,
+            lower_order_final: b.bool(),
+        },
+        6 => SamplerKind::UniPc {
+            order: b.u8() % 5,
+            lower_order_final: b.bool(),
+        },
+        7 => SamplerKind::Heun,
         _ => SamplerKind::Langevin,
     };
     let steps = b.upto(schedule.train_steps() + 2);
@@ -101,25 +110,15 @@ pub fn run(data: &[u8]) {
         spacing,
         steps_offset,
         final_sigmas,
+        karras: b.bool(),
         corrector,
     };
     let Ok(plan) = plan::build(&schedule, &cfg) else {
         return;
     };
     for (i, r) in plan.rows.iter().enumerate() {
-        let c = [
-            r.alpha,
-            r.sigma,
-            r.c_xt,
-            r.c_x0,
-            r.c_eps,
-            r.c_hist,
-            r.noise,
-            r.corr_eps,
-            r.corr_noise,
-        ];
         assert!(
-            c.iter().all(|c| c.is_finite()),
+            r.coeffs().iter().all(|c| c.is_finite()),
             "step {i}: non-finite coefficient in {r:?} for {cfg:?} on {kind:?}"
         );
     }

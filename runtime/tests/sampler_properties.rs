@@ -101,8 +101,56 @@ fn all_kinds() -> Vec<PlanConfig> {
             None,
             zero,
         ),
+        base(
+            SamplerKind::DpmSolverPp {
+                order: 3,
+                lower_order_final: true,
+            },
+            None,
+            zero,
+        ),
+        base(
+            SamplerKind::SdeDpmSolverPp {
+                order: 2,
+                lower_order_final: true,
+            },
+            None,
+            zero,
+        ),
+        base(
+            SamplerKind::UniPc {
+                order: 2,
+                lower_order_final: true,
+            },
+            None,
+            zero,
+        ),
+        base(
+            SamplerKind::UniPc {
+                order: 3,
+                lower_order_final: true,
+            },
+            None,
+            min,
+        ),
+        PlanConfig {
+            karras: true,
+            ..base(
+                SamplerKind::UniPc {
+                    order: 3,
+                    lower_order_final: true,
+                },
+                None,
+                zero,
+            )
+        },
         base(SamplerKind::Euler, None, zero),
         base(SamplerKind::Euler, None, min),
+        PlanConfig {
+            karras: true,
+            ..base(SamplerKind::Euler, None, zero)
+        },
+        base(SamplerKind::Heun, None, zero),
         base(SamplerKind::EulerAncestral, None, zero),
         base(SamplerKind::Ddim { eta: 0.0 }, corrector, zero),
         base(SamplerKind::Langevin, corrector, zero),
@@ -162,7 +210,9 @@ fn run(plan: &Plan, prediction: PredictionType, den: &mut impl Denoiser, seed: u
 #[test]
 fn the_three_parameterizations_give_the_same_updates() {
     let s = schedule();
-    for kind in all_kinds() {
+    // Karras levels fall between table rows while the toy network answers at the row's
+    // (rounded) timestep, so its three parameterizations disagree there by construction.
+    for kind in all_kinds().into_iter().filter(|k| !k.karras) {
         let plan = build(&s, kind, 20, Spacing::Trailing);
         let reference = run(
             &plan,

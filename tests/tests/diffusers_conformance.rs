@@ -22,18 +22,40 @@ const KNOWN: &[(&str, &str)] = &[
         "EulerAncestralDiscreteScheduler/spacing-linspace",
         "as Euler: timesteps differ by up to 0.47, mean|x| by 2.9e-5",
     ),
+    (
+        "HeunDiscreteScheduler/spacing-linspace",
+        "as Euler: timesteps differ by up to 0.47, mean|x| by 2.4e-5",
+    ),
+    (
+        "EulerDiscreteScheduler/karras-linspace",
+        "Karras timesteps are fractional in Euler: up to 0.36 apart, mean|x| 5.7e-5",
+    ),
+    (
+        "EulerDiscreteScheduler/karras-trailing",
+        "Karras timesteps are fractional in Euler: up to 0.46 apart, mean|x| 3.6e-6",
+    ),
+    (
+        "HeunDiscreteScheduler/karras-linspace",
+        "Karras timesteps are fractional in Heun: up to 0.36 apart, mean|x| 1.4e-4",
+    ),
+    (
+        "HeunDiscreteScheduler/karras-trailing",
+        "Karras timesteps are fractional in Heun: up to 0.46 apart, mean|x| 3.6e-6",
+    ),
+    (
+        "HeunDiscreteScheduler/cosine/v_prediction",
+        "diffusers' float32 rounding at sigma = 2e4 (cosine, t = 999): diffusers in float64 \
+         gives 15.463987, edgediff 15.463879 (7e-6); float32 diffusers 15.482990 (1.2e-3)",
+    ),
+    (
+        "HeunDiscreteScheduler/cosine/sample",
+        "diffusers' float32 rounding: it leaves 5.4e-6 where float64 gives 8.9e-15 and \
+         edgediff 0",
+    ),
 ];
 
-/// Classes and options not implemented yet (each case of them fails to run, naming the key).
-const NOT_YET: &[&str] = &[
-    "HeunDiscreteScheduler/",
-    "UniPCMultistepScheduler/",
-    "FlowMatchEulerDiscreteScheduler/",
-    "DPMSolverMultistepScheduler/order-3",
-    "DPMSolverMultistepScheduler/sde",
-    "DPMSolverMultistepScheduler/karras",
-    "EulerDiscreteScheduler/karras",
-];
+/// Classes and options not implemented yet (each case of them fails to run, naming them).
+const NOT_YET: &[&str] = &["FlowMatchEulerDiscreteScheduler/"];
 
 #[test]
 fn diffusers_cases_conform_except_the_documented_ones() {
@@ -59,8 +81,9 @@ fn diffusers_cases_conform_except_the_documented_ones() {
             (true, None, false) => conform += 1,
             (false, Some((_, why)), _) => {
                 assert!(o.error.is_none(), "{}: {:?}", case.name, o.error);
+                let diff = (o.abs_mean - case.abs_mean).abs();
                 assert!(
-                    o.rel_diff < 0.05,
+                    diff < 0.05 * case.abs_mean + 1e-5,
                     "{}: {why}: rel {}",
                     case.name,
                     o.rel_diff

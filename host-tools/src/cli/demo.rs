@@ -48,6 +48,14 @@ const DIRECTIONS: usize = 64;
 /// The sampler line-up of the demo: a name and its plan.
 pub fn lineup() -> Vec<(&'static str, PlanConfig)> {
     let dpm = SamplerKind::DPM_SOLVER_PP_2M;
+    let dpm3 = SamplerKind::DpmSolverPp {
+        order: 3,
+        lower_order_final: true,
+    };
+    let unipc = |order| SamplerKind::UniPc {
+        order,
+        lower_order_final: true,
+    };
     let ddim = SamplerKind::Ddim { eta: 0.0 };
     let pc = |sampler, steps, corrector_steps| PlanConfig {
         corrector: Some(Corrector {
@@ -81,6 +89,33 @@ pub fn lineup() -> Vec<(&'static str, PlanConfig)> {
         (
             "DPM-Solver++ 2M",
             PlanConfig::new(dpm, 5, Spacing::Linspace),
+        ),
+        (
+            "DPM-Solver++ 3M",
+            PlanConfig::new(dpm3, 10, Spacing::Linspace),
+        ),
+        (
+            "DPM-Solver++ 3M",
+            PlanConfig::new(dpm3, 5, Spacing::Linspace),
+        ),
+        ("UniPC 2", PlanConfig::new(unipc(2), 10, Spacing::Linspace)),
+        ("UniPC 2", PlanConfig::new(unipc(2), 5, Spacing::Linspace)),
+        ("UniPC 3", PlanConfig::new(unipc(3), 10, Spacing::Linspace)),
+        ("UniPC 3", PlanConfig::new(unipc(3), 5, Spacing::Linspace)),
+        (
+            "SDE-DPM-Solver++ 2M",
+            PlanConfig::new(
+                SamplerKind::SdeDpmSolverPp {
+                    order: 2,
+                    lower_order_final: true,
+                },
+                20,
+                Spacing::Linspace,
+            ),
+        ),
+        (
+            "Heun",
+            PlanConfig::new(SamplerKind::Heun, 10, Spacing::Trailing),
         ),
         (
             "Euler",

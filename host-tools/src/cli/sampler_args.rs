@@ -21,14 +21,22 @@ pub enum SamplerName {
     Ddpm,
     /// DDIM (`--eta`).
     Ddim,
-    /// DPM-Solver++ (`--solver-order` 1 or 2).
+    /// DPM-Solver++ (`--solver-order` 1, 2 or 3).
     #[value(name = "dpmpp")]
     DpmSolverPp,
+    /// SDE-DPM-Solver++ (`--solver-order` 1 or 2).
+    #[value(name = "sde-dpmpp")]
+    SdeDpmSolverPp,
+    /// UniPC (bh2, with its corrector; `--solver-order` 1, 2 or 3).
+    #[value(name = "unipc")]
+    UniPc,
     /// Euler.
     Euler,
     /// Euler ancestral.
     #[value(name = "euler-a")]
     EulerAncestral,
+    /// Heun (two network evaluations per step).
+    Heun,
     /// Annealed Langevin dynamics (needs `--corrector-steps`).
     Langevin,
 }
@@ -108,10 +116,10 @@ pub struct SamplerArgs {
     /// DDPM variance: use `beta_t` instead of the posterior variance.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub large_variance: Option<bool>,
-    /// DPM-Solver++ order, 1 or 2 [default: 2].
+    /// DPM-Solver++ / UniPC order, 1 to 3 [default: 2].
     #[arg(long)]
     pub solver_order: Option<u8>,
-    /// DPM-Solver++: keep the solver order at the last step.
+    /// DPM-Solver++ / UniPC: keep the solver order at the last steps.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub no_lower_order_final: Option<bool>,
     /// DDIM, DPM-Solver++ and Euler: end at the smallest training noise level (`abar_0`)
@@ -119,6 +127,10 @@ pub struct SamplerArgs {
     /// `set_alpha_to_one = false`).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub final_sigma_min: Option<bool>,
+    /// Karras et al.'s noise levels (DPM-Solver++, UniPC, Euler, Heun; diffusers'
+    /// `use_karras_sigmas`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub karras: Option<bool>,
     /// Langevin corrector steps per level [default: 0, none].
     #[arg(long)]
     pub corrector_steps: Option<u8>,
@@ -214,6 +226,7 @@ impl SamplerArgs {
             solver_order: self.solver_order.or(other.solver_order),
             no_lower_order_final: self.no_lower_order_final.or(other.no_lower_order_final),
             final_sigma_min: self.final_sigma_min.or(other.final_sigma_min),
+            karras: self.karras.or(other.karras),
             corrector_steps: self.corrector_steps.or(other.corrector_steps),
             snr: self.snr.or(other.snr),
             clip_sample: self.clip_sample.or(other.clip_sample),
@@ -322,8 +335,17 @@ impl SamplerArgs {
                 order: self.solver_order.unwrap_or(2),
                 lower_order_final: self.no_lower_order_final != Some(true),
             },
+            SamplerName::SdeDpmSolverPp => SamplerKind::SdeDpmSolverPp {
+                order: self.solver_order.unwrap_or(2),
+                lower_order_final: self.no_lower_order_final != Some(true),
+            },
+            SamplerName::UniPc => SamplerKind::UniPc {
+                order: self.solver_order.unwrap_or(2),
+                lower_order_final: self.no_lower_order_final != Some(true),
+            },
             SamplerName::Euler => SamplerKind::Euler,
             SamplerName::EulerAncestral => SamplerKind::EulerAncestral,
+            SamplerName::Heun => SamplerKind::Heun,
             SamplerName::Langevin => SamplerKind::Langevin,
         };
         let spacing = match self.spacing.unwrap_or(SpacingName::Linspace) {
@@ -344,6 +366,7 @@ impl SamplerArgs {
                 } else {
                     FinalSigmas::Zero
                 },
+                karras: self.karras == Some(true),
                 corrector: (corrector_steps > 0).then_some(Corrector {
                     snr: self.snr.unwrap_or(0.16),
                     steps: corrector_steps,

@@ -13,12 +13,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The scheduler classes read here.
-pub const SUPPORTED: [&str; 5] = [
+pub const SUPPORTED: [&str; 7] = [
     "DDPMScheduler",
     "DDIMScheduler",
     "DPMSolverMultistepScheduler",
+    "UniPCMultistepScheduler",
     "EulerDiscreteScheduler",
     "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler",
 ];
 
 /// A scheduler config as sampler options.
@@ -126,33 +128,35 @@ pub fn from_class(
             k.clip(&mut args, true)?;
         }
         "DPMSolverMultistepScheduler" => {
-            args.sampler = Some(SamplerName::DpmSolverPp);
-            let order = k.f64("solver_order", 2.0)?;
-            if order != 1.0 && order != 2.0 {
-                return Err(k.unsupported("solver_order", &order.to_string(), "1, 2"));
-            }
-            args.solver_order = Some(order as u8);
-            k.only("algorithm_type", "dpmsolver++")?;
-            if order == 2.0 {
+            let algorithm = k.str("algorithm_type", "dpmsolver++")?;
+            let sde = match algorithm.as_str() {
+                "dpmsolver++" => false,
+                "sde-dpmsolver++" => true,
+                _ => {
+                    return Err(k.unsupported(
+                        "algorithm_type",
+                        &format!("\"{algorithm}\""),
+                        "dpmsolver++, sde-dpmsolver++",
+                    ));
+                }
+            };
+            args.sampler = Some(if sde {
+                SamplerName::SdeDpmSolverPp
+            } else {
+                SamplerName::DpmSolverPp
+            });
+            let order = k.order(if sde { 2 } else { 3 })?;
+            args.solver_order = Some(order);
+            if order >= 2 {
                 k.only("solver_type", "midpoint")?;
             } else {
                 k.ignore("solver_type");
             }
             args.no_lower_order_final = Some(!k.bool("lower_order_final", true)?);
-            for key in [
-                "euler_at_final",
-                "use_karras_sigmas",
-                "use_exponential_sigmas",
-                "use_beta_sigmas",
-                "use_lu_lambdas",
-                "use_flow_sigmas",
-                "use_dynamic_shifting",
-            ] {
-                k.off(key)?;
-            }
-            for key in ["flow_shift", "time_shift_type"] {
-                k.ignore(key);
-            }
+            k.off("euler_at_final")?;
+            k.sigmas(&mut args)?;
+            k.off("use_lu_lambdas")?;
+            k.flow_off()?;
             k.final_sigmas(&mut args)?;
             let lambda_min = k.f64("lambda_min_clipped", f64::NEG_INFINITY)?;
             if lambda_min != f64::NEG_INFINITY {
@@ -161,21 +165,37 @@ pub fn from_class(
             k.only("variance_type", "")?;
             k.thresholding()?;
         }
+        "UniPCMultistepScheduler" => {
+            args.sampler = Some(SamplerName::UniPc);
+            args.solver_order = Some(k.order(3)?);
+            k.only("solver_type", "bh2")?;
+            if !k.bool("predict_x0", true)? {
+                return Err(k.unsupported("predict_x0", "false", "true"));
+            }
+            args.no_lower_order_final = Some(!k.bool("lower_order_final", true)?);
+            if let Some(v) = k.get("disable_corrector")
+                && v.as_array().is_none_or(|a| !a.is_empty())
+            {
+                return Err(k.unsupported("disable_corrector", &v.to_string(), "[]"));
+            }
+            k.only("solver_p", "")?;
+            k.only("shift_terminal", "")?;
+            k.sigmas(&mut args)?;
+            k.flow_off()?;
+            k.final_sigmas(&mut args)?;
+            k.thresholding()?;
+        }
         "EulerDiscreteScheduler" => {
             args.sampler = Some(SamplerName::Euler);
             k.only("interpolation_type", "linear")?;
             k.only("timestep_type", "discrete")?;
-            for key in [
-                "use_karras_sigmas",
-                "use_exponential_sigmas",
-                "use_beta_sigmas",
-            ] {
-                k.off(key)?;
-            }
-            for key in ["sigma_min", "sigma_max"] {
-                k.ignore(key);
-            }
+            k.sigmas(&mut args)?;
             k.final_sigmas(&mut args)?;
+        }
+        "HeunDiscreteScheduler" => {
+            args.sampler = Some(SamplerName::Heun);
+            k.sigmas(&mut args)?;
+            k.clip(&mut args, false)?;
         }
         _ => args.sampler = Some(SamplerName::EulerAncestral),
     }
@@ -297,8 +317,13 @@ impl<'a> Keys<'a> {
         }
         s.train_steps = Some(train_steps as usize);
         // Heun's constructor defaults to Stable Diffusion's betas; the others to DDPM's.
-        s.beta_start = Some(self.f64("beta_start", 1e-4)?);
-        s.beta_end = Some(self.f64("beta_end", 0.02)?);
+        let (start, end) = if self.class == "HeunDiscreteScheduler" {
+            (0.00085, 0.012)
+        } else {
+            (1e-4, 0.02)
+        };
+        s.beta_start = Some(self.f64("beta_start", start)?);
+        s.beta_end = Some(self.f64("beta_end", end)?);
         let betas = self.str("beta_schedule", "linear")?;
         s.betas = Some(match betas.as_str() {
             "linear" => BetaName::Linear,
@@ -370,6 +395,43 @@ impl<'a> Keys<'a> {
         if matches!(self.class, "DDPMScheduler" | "DDIMScheduler") {
             self.thresholding()?;
         }
+        Ok(())
+    }
+
+    /// `solver_order`, 1 to `max`.
+    fn order(&mut self, max: u8) -> Result<u8, Error> {
+        let order = self.f64("solver_order", 2.0)?;
+        if order >= 1.0 && order <= f64::from(max) && order.fract() == 0.0 {
+            Ok(order as u8)
+        } else {
+            let supported = if max == 2 { "1, 2" } else { "1, 2, 3" };
+            Err(self.unsupported("solver_order", &order.to_string(), supported))
+        }
+    }
+
+    /// `use_karras_sigmas` (and the other spacings, which must be off); `sigma_min` and
+    /// `sigma_max` only bound Karras sigmas, where their defaults (the training range) are
+    /// the only ones supported.
+    fn sigmas(&mut self, args: &mut SamplerArgs) -> Result<(), Error> {
+        let karras = self.bool("use_karras_sigmas", false)?;
+        args.karras = Some(karras);
+        self.off("use_exponential_sigmas")?;
+        self.off("use_beta_sigmas")?;
+        for key in ["sigma_min", "sigma_max"] {
+            if karras && let Some(v) = self.get(key) {
+                return Err(self.unsupported(key, &v.to_string(), "null"));
+            }
+            self.ignore(key);
+        }
+        Ok(())
+    }
+
+    /// Flow sigmas and dynamic shifting must be off; their parameters then change nothing.
+    fn flow_off(&mut self) -> Result<(), Error> {
+        self.off("use_flow_sigmas")?;
+        self.off("use_dynamic_shifting")?;
+        self.ignore("flow_shift");
+        self.ignore("time_shift_type");
         Ok(())
     }
 

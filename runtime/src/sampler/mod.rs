@@ -1,14 +1,18 @@
 //! The reverse-diffusion loop.
 //!
 //! [`Sampler`] walks a step table (see [`crate::schedule`]) over caller-provided buffers. Which
-//! sampler runs (DDPM, DDIM, DPM-Solver++ 2M, Euler, Euler ancestral, annealed Langevin) is
-//! decided entirely by the table's coefficients, built on the host by [`plan`] from the files
-//! beside it: [`ddpm`], [`ddim`], [`dpm_solver`], [`euler`], [`langevin`].
+//! sampler runs (DDPM, DDIM, DPM-Solver++ 1/2M/3M and its SDE variant, UniPC, Euler, Euler
+//! ancestral, Heun, annealed Langevin) is decided entirely by the table's coefficients, built
+//! on the host by [`plan`] from the files beside it: [`ddpm`], [`ddim`], [`dpm_solver`],
+//! [`unipc`], [`euler`], [`heun`], [`langevin`]; [`sigmas`] places fractional and Karras noise
+//! levels.
 //!
 //! One step `i` of the loop:
 //! 1. Langevin corrector, `corrector_steps` times at the level of row `i`:
 //!    `x += corr_eps * eps_hat + corr_noise * z`.
-//! 2. Predictor: `x = c_xt x + c_x0 clip(x0_hat) + c_eps eps_hat + c_hist x0_hat_prev + noise z`.
+//! 2. Predictor: `x = c_xt x + c_x0 clip(x0_hat) + c_eps eps_hat + c_hist x0_hat[-1] +
+//!    c_hist2 x0_hat[-2] + c_hist3 x0_hat[-3] + noise z` (the earlier data predictions the
+//!    multistep solvers and Heun's second evaluation weigh).
 //!
 //! Every network evaluation happens at a timestep of the table, so per-step tables on the
 //! device (time embeddings, activation scales) are indexed by the row number.
@@ -22,9 +26,15 @@ pub mod dpm_solver;
 #[cfg(feature = "std")]
 pub mod euler;
 #[cfg(feature = "std")]
+pub mod heun;
+#[cfg(feature = "std")]
 pub mod langevin;
 #[cfg(feature = "std")]
 pub mod plan;
+#[cfg(feature = "std")]
+pub mod sigmas;
+#[cfg(feature = "std")]
+pub mod unipc;
 
 use crate::error::Buffer;
 use crate::noise::NoiseSource;

@@ -1,6 +1,7 @@
 //! Builds a step table from a noise schedule and a sampler configuration (host side, `f64`).
 
-use super::{ddim, ddpm, dpm_solver, euler, langevin};
+use super::sigmas::{self, abar_of, sigma_of};
+use super::{ddim, ddpm, dpm_solver, euler, heun, langevin, unipc};
 use crate::schedule::betas::{NoiseSchedule, linspace};
 use crate::schedule::spacing::{Grid, Spacing, timesteps};
 use crate::schedule::{StepRow, T_FINAL};
@@ -16,24 +17,6 @@ pub const ABAR_MIN: f64 = 1.0 / 16_777_216.0;
 /// schedule's `2.4e-9` at `t = 999` reaches the sampler unchanged, as in diffusers).
 pub fn usable_abar(abar: f64) -> f64 {
     if abar > 0.0 { abar } else { ABAR_MIN }
-}
-
-/// `abar` at a fractional timestep `tf`: `sigma = sqrt((1 - abar) / abar)` interpolated
-/// linearly between the neighbouring rows, as numpy's `interp` does in diffusers.
-fn interpolated_abar(abar_at: &impl Fn(usize) -> f64, tf: f64) -> f64 {
-    let sigma = |t: usize| {
-        let a = abar_at(t);
-        ((1.0 - a) / a).sqrt()
-    };
-    let lo = tf.floor();
-    let w = tf - lo;
-    let lo = lo as usize;
-    let s = if w == 0.0 {
-        sigma(lo)
-    } else {
-        sigma(lo) * (1.0 - w) + sigma(lo + 1) * w
-    };
-    1.0 / (1.0 + s * s)
 }
 
 /// DDPM's posterior variance choice.
@@ -73,15 +56,31 @@ pub enum SamplerKind {
     },
     /// DPM-Solver++ (data prediction, midpoint solver type), multistep.
     DpmSolverPp {
-        /// Solver order: 1 (DDIM-like) or 2 (2M).
+        /// Solver order: 1 (DDIM-like), 2 (2M) or 3 (3M).
         order: u8,
-        /// First order at the last step when there are fewer than 15 steps.
+        /// Lower order at the end when there are fewer than 15 steps.
+        lower_order_final: bool,
+    },
+    /// SDE-DPM-Solver++ (diffusers' `sde-dpmsolver++`): fresh noise at every step.
+    SdeDpmSolverPp {
+        /// Solver order: 1 or 2.
+        order: u8,
+        /// Lower order at the end when there are fewer than 15 steps.
+        lower_order_final: bool,
+    },
+    /// UniPC (`bh2`, data prediction) with its corrector, multistep.
+    UniPc {
+        /// Solver order: 1, 2 or 3.
+        order: u8,
+        /// The order drops to the steps left at the end.
         lower_order_final: bool,
     },
     /// Euler (deterministic), in the variance-exploding coordinates of Karras et al.
     Euler,
     /// Euler ancestral.
     EulerAncestral,
+    /// Heun's second-order method: two network evaluations per step (one for the last).
+    Heun,
     /// Annealed Langevin dynamics alone: corrector steps at every level, then a final
     /// Tweedie denoising step. Needs a [`Corrector`].
     Langevin,
@@ -117,8 +116,11 @@ pub struct PlanConfig {
     pub spacing: Spacing,
     /// Added to `leading` timesteps (diffusers' `steps_offset`).
     pub steps_offset: u32,
-    /// Where the last step ends (DDIM, DPM-Solver++ and Euler may stop at `abar_0`).
+    /// Where the last step ends (DDIM, DPM-Solver++, UniPC and Euler may stop at `abar_0`).
     pub final_sigmas: FinalSigmas,
+    /// Noise levels spaced as Karras et al. (2022) do, `sigma^(1/7)` evenly, instead of at the
+    /// spaced timesteps (DPM-Solver++, UniPC, Euler, Heun; diffusers' `use_karras_sigmas`).
+    pub karras: bool,
     /// Optional Langevin corrector.
     pub corrector: Option<Corrector>,
 }
@@ -132,6 +134,7 @@ impl PlanConfig {
             spacing,
             steps_offset: 0,
             final_sigmas: FinalSigmas::Zero,
+            karras: false,
             corrector: None,
         }
     }
@@ -188,60 +191,103 @@ pub struct Coeffs {
     pub noise: f64,
 }
 
-/// Builds the step table for `cfg` over `schedule`.
-pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
+/// The noise levels a plan visits: one per step, then the end point.
+fn levels(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Vec<Level>> {
     let invalid = |field, expected| Error::InvalidConfig { field, expected };
-    let grid = match cfg.sampler {
-        SamplerKind::DpmSolverPp { .. } => Grid::DropLast,
-        _ => Grid::Plain,
-    };
+    let multistep = matches!(
+        cfg.sampler,
+        SamplerKind::DpmSolverPp { .. }
+            | SamplerKind::SdeDpmSolverPp { .. }
+            | SamplerKind::UniPc { .. }
+    );
+    let karras_style = matches!(cfg.sampler, SamplerKind::Euler | SamplerKind::Heun);
     let ts = timesteps(
         cfg.spacing,
         schedule.train_steps(),
         cfg.steps,
         cfg.steps_offset,
-        grid,
+        if multistep {
+            Grid::DropLast
+        } else {
+            Grid::Plain
+        },
     )?;
     let abar = schedule.alphas_cumprod();
-    let abar_at = |t: usize| usable_abar(abar.get(t).copied().unwrap_or(0.0));
-    let euler = matches!(
-        cfg.sampler,
-        SamplerKind::Euler | SamplerKind::EulerAncestral
-    );
-    let mut levels: Vec<Level> = if euler && cfg.spacing == Spacing::Linspace {
-        // diffusers' Euler keeps the fractional timesteps of `linspace` and interpolates
+    let train_sigmas: Vec<f64> = (0..abar.len())
+        .map(|t| sigma_of(usable_abar(abar[t])))
+        .collect();
+    let euler_like = karras_style || cfg.sampler == SamplerKind::EulerAncestral;
+    // (timestep the network sees, exact fractional timestep, sigma) per step.
+    let mut spaced: Vec<(u32, f64)> = if euler_like && cfg.spacing == Spacing::Linspace {
+        // diffusers' Euler and Heun keep the fractional timesteps of `linspace` and interpolate
         // sigma between table rows; the network sees the rounded timestep.
         let t_max = schedule.train_steps() as f64 - 1.0;
-        let fractional = linspace(0.0, t_max, cfg.steps);
         ts.iter()
-            .zip(fractional.iter().rev())
-            .map(|(&t, &tf)| Level {
-                t: t as i32,
-                abar: interpolated_abar(&abar_at, tf),
-            })
+            .zip(linspace(0.0, t_max, cfg.steps).iter().rev())
+            .map(|(&t, &tf)| (t, sigmas::interpolate(&train_sigmas, tf)))
             .collect()
     } else {
-        ts.iter()
-            .map(|&t| Level {
-                t: t as i32,
-                abar: abar_at(t as usize),
-            })
-            .collect()
+        ts.iter().map(|&t| (t, train_sigmas[t as usize])).collect()
     };
+    if cfg.karras {
+        if !(multistep || karras_style) {
+            return Err(invalid(
+                "karras",
+                "DPM-Solver++, UniPC, Euler or Heun (Karras sigmas)",
+            ));
+        }
+        // The multistep solvers span the whole training range; Euler and Heun the spaced one.
+        let (lo, hi) = match (multistep, spaced.first(), spaced.last()) {
+            (true, _, _) => (train_sigmas[0], train_sigmas[train_sigmas.len() - 1]),
+            (false, Some(first), Some(last)) => (last.1, first.1),
+            _ => return Err(Error::EmptySchedule),
+        };
+        let log_sigmas: Vec<f64> = train_sigmas.iter().map(|s| s.ln()).collect();
+        spaced = sigmas::karras(lo, hi, cfg.steps)
+            .into_iter()
+            .map(|s| {
+                let t = sigmas::timestep_of(s, &log_sigmas).round_ties_even();
+                (t as u32, s)
+            })
+            .collect();
+    }
+    let mut levels: Vec<Level> = spaced
+        .into_iter()
+        .map(|(t, s)| Level {
+            t: t as i32,
+            abar: if s == train_sigmas[t as usize] {
+                usable_abar(abar[t as usize])
+            } else {
+                abar_of(s)
+            },
+        })
+        .collect();
     levels.push(match cfg.final_sigmas {
         FinalSigmas::SigmaMin => {
             if !matches!(
                 cfg.sampler,
-                SamplerKind::Ddim { .. } | SamplerKind::DpmSolverPp { .. } | SamplerKind::Euler
+                SamplerKind::Ddim { .. }
+                    | SamplerKind::DpmSolverPp { .. }
+                    | SamplerKind::SdeDpmSolverPp { .. }
+                    | SamplerKind::UniPc { .. }
+                    | SamplerKind::Euler
             ) {
                 return Err(invalid(
                     "final_sigmas",
-                    "zero for DDPM, Euler ancestral and Langevin (sigma_min is for DDIM, DPM-Solver++ and Euler)",
+                    "zero for DDPM, Euler ancestral, Heun and Langevin (sigma_min is for DDIM, DPM-Solver++, UniPC and Euler)",
                 ));
             }
+            let s_min = match (cfg.karras, levels.last()) {
+                (true, Some(l)) => sigma_of(l.abar),
+                _ => train_sigmas[0],
+            };
             Level {
                 t: 0,
-                abar: abar.first().copied().unwrap_or(1.0),
+                abar: if s_min == train_sigmas[0] {
+                    abar.first().copied().unwrap_or(1.0)
+                } else {
+                    abar_of(s_min)
+                },
             }
         }
         FinalSigmas::Zero => Level {
@@ -249,7 +295,79 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
             abar: 1.0,
         },
     });
+    Ok(levels)
+}
 
+/// The moves of a plan: per row, the level it starts at, the level it reaches and its
+/// predictor coefficients.
+fn moves(cfg: &PlanConfig, levels: &[Level]) -> Result<Vec<(Level, Level, Coeffs)>> {
+    let invalid = |field, expected| Error::InvalidConfig { field, expected };
+    let order_in = |order: u8, max: u8| {
+        if (1..=max).contains(&order) {
+            Ok(order)
+        } else if max == 2 {
+            Err(invalid("solver_order", "1 or 2"))
+        } else {
+            Err(invalid("solver_order", "1, 2 or 3"))
+        }
+    };
+    let ends_at_zero = cfg.final_sigmas == FinalSigmas::Zero;
+    let mut out = Vec::with_capacity(2 * cfg.steps);
+    for i in 0..cfg.steps {
+        let (cur, next) = (levels[i], levels[i + 1]);
+        let c = match cfg.sampler {
+            SamplerKind::Ddpm { variance } => ddpm::coeffs(cur, next, variance),
+            SamplerKind::Ddim { eta } => {
+                if !(eta >= 0.0 && eta.is_finite()) {
+                    return Err(invalid("eta", "finite and >= 0"));
+                }
+                ddim::coeffs(cur, next, eta)
+            }
+            SamplerKind::DpmSolverPp {
+                order,
+                lower_order_final,
+            }
+            | SamplerKind::SdeDpmSolverPp {
+                order,
+                lower_order_final,
+            } => {
+                let sde = matches!(cfg.sampler, SamplerKind::SdeDpmSolverPp { .. });
+                dpm_solver::Solver {
+                    order: order_in(order, if sde { 2 } else { 3 })?,
+                    lower_order_final,
+                    ends_at_zero,
+                    sde,
+                }
+                .coeffs(levels, i)
+            }
+            SamplerKind::UniPc {
+                order,
+                lower_order_final,
+            } => unipc::Solver {
+                order: order_in(order, 3)?,
+                lower_order_final,
+            }
+            .coeffs(levels, i),
+            SamplerKind::Euler | SamplerKind::Heun => euler::coeffs(cur, next, false),
+            SamplerKind::EulerAncestral => euler::coeffs(cur, next, true),
+            SamplerKind::Langevin => {
+                if cfg.corrector.is_none() {
+                    return Err(invalid("corrector", "set for the Langevin sampler"));
+                }
+                langevin::predictor(i + 1 == cfg.steps)
+            }
+        };
+        out.push((cur, next, c));
+        if cfg.sampler == SamplerKind::Heun && i + 1 < cfg.steps {
+            out.push((next, next, heun::correction(cur, next)));
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the step table for `cfg` over `schedule`.
+pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
+    let invalid = |field, expected| Error::InvalidConfig { field, expected };
     // The corrector's step eta = 2 (1 - beta) (snr sigma)^2 multiplies x by about (1 - eta)
     // (for Gaussian data, eps_hat = sigma x): it is stable only while eta < 2, which snr < 1
     // guarantees at every level. A larger snr blows up (found by fuzzing: snr 9.6 reached
@@ -259,43 +377,11 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
     {
         return Err(invalid("corrector", "0 < snr < 1, steps >= 1"));
     }
-    let predictor = |i: usize| -> Result<Coeffs> {
-        Ok(match cfg.sampler {
-            SamplerKind::Ddpm { variance } => ddpm::coeffs(levels[i], levels[i + 1], variance),
-            SamplerKind::Ddim { eta } => {
-                if !(eta >= 0.0 && eta.is_finite()) {
-                    return Err(invalid("eta", "finite and >= 0"));
-                }
-                ddim::coeffs(levels[i], levels[i + 1], eta)
-            }
-            SamplerKind::DpmSolverPp {
-                order,
-                lower_order_final,
-            } => {
-                if !(1..=2).contains(&order) {
-                    return Err(invalid("solver_order", "1 or 2"));
-                }
-                let final_step = dpm_solver::FinalStep {
-                    lower_order: lower_order_final,
-                    at_zero: cfg.final_sigmas == FinalSigmas::Zero,
-                };
-                dpm_solver::coeffs(&levels, i, order, final_step)
-            }
-            SamplerKind::Euler => euler::coeffs(levels[i], levels[i + 1], false),
-            SamplerKind::EulerAncestral => euler::coeffs(levels[i], levels[i + 1], true),
-            SamplerKind::Langevin => {
-                if cfg.corrector.is_none() {
-                    return Err(invalid("corrector", "set for the Langevin sampler"));
-                }
-                langevin::predictor(i + 1 == cfg.steps)
-            }
-        })
-    };
+    let levels = levels(schedule, cfg)?;
+    let moves = moves(cfg, &levels)?;
     let betas = schedule.betas();
-    let mut rows = Vec::with_capacity(cfg.steps);
-    for i in 0..cfg.steps {
-        let (cur, next) = (levels[i], levels[i + 1]);
-        let p = predictor(i)?;
+    let mut rows = Vec::with_capacity(moves.len());
+    for (i, (cur, next, p)) in moves.into_iter().enumerate() {
         let (corr_eps, corr_noise) = match cfg.corrector {
             Some(c) => {
                 let beta = betas.get(cur.t as usize).copied().unwrap_or(0.0);

@@ -9,7 +9,8 @@
 //!        + c_hist * x0_hat[-1] + c_hist2 * x0_hat[-2] + c_hist3 * x0_hat[-3] + noise * z
 //! ```
 //!
-//! which covers DDPM, DDIM, DPM-Solver++ 2M, Euler and Euler ancestral, plus the Langevin
+//! which covers DDPM, DDIM, DPM-Solver++ (orders 1-3, ODE and SDE), UniPC, Euler, Euler
+//! ancestral and Heun, plus the Langevin
 //! corrector `x += corr_eps * eps_hat + corr_noise * z` run at the row's own level. Every
 //! coefficient is computed on the host in `f64` (see `sampler::plan`, feature `std`) so the device needs no
 //! transcendental function.
