@@ -105,6 +105,12 @@ pub fn run(model: &str, seed: u64, samples: usize) -> (Run, PathBuf, String) {
     run_with(model, seed, samples, &[])
 }
 
+/// [`run`] with the pack `pack` instead of a shipped model's.
+pub fn run_pack(pack: &Path, seed: u64, samples: usize) -> (Run, PathBuf, String) {
+    let path = pack.display().to_string();
+    run_with("two-moons", seed, samples, &["--pack", &path])
+}
+
 /// [`run`], denoising the signals of the CSV `init` (which carry Gaussian noise of standard
 /// deviation `noise_std`) instead of sampling from noise.
 pub fn run_denoising(

@@ -26,8 +26,13 @@ const SLACK: f64 = 1.05;
 /// `edgediff sample --engine runtime` on the host (with `extra` options), as the bit
 /// patterns of its CSV.
 fn host(model: &str, extra: &[&str]) -> BTreeMap<usize, Vec<u32>> {
-    let pack = root().join("models").join(model).join("model.pack");
-    let csv = std::env::temp_dir().join(format!("edgediff-fw-{model}-{}.csv", std::process::id()));
+    host_pack(&root().join("models").join(model).join("model.pack"), extra)
+}
+
+/// [`host`] for the pack `pack`.
+fn host_pack(pack: &Path, extra: &[&str]) -> BTreeMap<usize, Vec<u32>> {
+    let name = pack.file_stem().unwrap().to_string_lossy();
+    let csv = std::env::temp_dir().join(format!("edgediff-fw-{name}-{}.csv", std::process::id()));
     let (seed, samples) = (SEED.to_string(), SAMPLES.to_string());
     let args = [
         "sample",
@@ -117,6 +122,41 @@ fn read_budget(path: &Path) -> BTreeMap<(String, String), u64> {
             ((f[0].into(), f[1].into()), f[2].parse().unwrap())
         })
         .collect()
+}
+
+/// A step table that weighs three earlier predictions (UniPC 3, extra history coefficients in
+/// every row) samples on the device with the host's bits.
+#[test]
+fn firmware_multistep_history_bit_identical_to_the_host() {
+    let d = std::env::temp_dir().join(format!("edgediff-fw-unipc-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let pack = d.join("unipc3.pack");
+    let int8 = root().join("models/two-moons/int8.onnx");
+    let args = [
+        "compile",
+        "--model",
+        int8.to_str().unwrap(),
+        "--out",
+        pack.to_str().unwrap(),
+        "--sampler",
+        "unipc",
+        "--solver-order",
+        "3",
+        "--steps",
+        "20",
+    ];
+    let cli = edgediff::cli::Cli::try_parse_from(std::iter::once("edgediff").chain(args)).unwrap();
+    edgediff::cli::run(cli).unwrap();
+    let bytes = std::fs::read(&pack).unwrap();
+    let parsed = edgediff_runtime::pack::Pack::parse(&bytes).unwrap();
+    assert_eq!(parsed.meta().extra_history, 2);
+    let (run, _, log) = firmware::run_pack(&pack, SEED, SAMPLES);
+    assert_eq!(run.samples, host_pack(&pack, &[]), "UniPC 3 pack:\n{log}");
+    println!(
+        "UniPC 3 (history of 3 predictions): firmware bit-identical, {} evaluations",
+        run.evaluations
+    );
+    std::fs::remove_dir_all(&d).ok();
 }
 
 #[test]

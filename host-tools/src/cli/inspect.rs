@@ -208,8 +208,13 @@ fn inspect_pack(bytes: &[u8], name: &str) -> Result<(), Error> {
     let s = pack.schedule();
     for i in 0..s.steps() {
         if let Some(r) = s.row(i) {
+            let older = if r.history_slots() > 1 {
+                format!(" c_hist2 {:.5} c_hist3 {:.5}", r.c_hist2, r.c_hist3)
+            } else {
+                String::new()
+            };
             println!(
-                "  step {i:>3} t {:>4} -> {:>4}  alpha {:.5} sigma {:.5} c_xt {:.5} c_x0 {:.5} c_eps {:.5} c_hist {:.5} noise {:.5}",
+                "  step {i:>3} t {:>4} -> {:>4}  alpha {:.5} sigma {:.5} c_xt {:.5} c_x0 {:.5} c_eps {:.5} c_hist {:.5}{older} noise {:.5}",
                 r.t, r.t_prev, r.alpha, r.sigma, r.c_xt, r.c_x0, r.c_eps, r.c_hist, r.noise
             );
         }

@@ -23,13 +23,29 @@ pub fn run(args: &Args) -> Result<(), Error> {
         print!("{}", rust_const(name, &plan.rows));
         return Ok(());
     }
+    let older = plan.rows.iter().any(|r| r.history_slots() > 1);
     println!(
-        "{:>4} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "step", "t", "t_prev", "alpha", "sigma", "c_xt", "c_x0", "c_eps", "c_hist", "noise"
+        "{:>4} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}{}",
+        "step",
+        "t",
+        "t_prev",
+        "alpha",
+        "sigma",
+        "c_xt",
+        "c_x0",
+        "c_eps",
+        "c_hist",
+        "noise",
+        if older { "    c_hist2    c_hist3" } else { "" }
     );
     for (i, r) in plan.rows.iter().enumerate() {
+        let extra = if older {
+            format!(" {:>10.6} {:>10.6}", r.c_hist2, r.c_hist3)
+        } else {
+            String::new()
+        };
         println!(
-            "{i:>4} {:>5} {:>6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6}",
+            "{i:>4} {:>5} {:>6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6} {:>10.6}{extra}",
             r.t, r.t_prev, r.alpha, r.sigma, r.c_xt, r.c_x0, r.c_eps, r.c_hist, r.noise
         );
     }
