@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model in models/ from scratch: train -> quantize -> compile.
-# Usage: scripts/build-models.sh [digits-classifier|two-moons|digits-mlp|digits-unet|digits-attn|ecg-unet1d ...]
+# Usage: scripts/build-models.sh [digits-classifier|two-moons|two-moons-flow|digits-mlp|digits-unet|digits-attn|ecg-unet1d ...]
 # (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,14 @@ B=./target/release/edgediff
 build_two_moons() {
   local d=models/two-moons s="--sampler dpmpp --steps 20 --spacing linspace"
   $B train --data two-moons --hidden 64 --depth 2 --steps 8000 --seed 0 --objective v --out $d --force
+  $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 1024 --force
+  $B compile --model $d/int8.onnx --out $d/model.pack $s --force
+}
+
+# Flow matching (rectified flow): the velocity eps - x0 on x = (1 - s) x0 + s eps.
+build_two_moons_flow() {
+  local d=models/two-moons-flow s="--sampler flow-euler --steps 50"
+  $B train --data two-moons --hidden 64 --depth 2 --steps 8000 --seed 0 --objective flow --out $d --force
   $B quantize --model $d/float.onnx --out $d/int8.onnx $s --calib 1024 --force
   $B compile --model $d/int8.onnx --out $d/model.pack $s --force
 }
@@ -49,10 +57,11 @@ build_digits_classifier() {
   $B train-classifier --steps 3000 --seed 0 --out models/digits-classifier/classifier.bin --force
 }
 
-for m in "${@:-digits-classifier two-moons digits-mlp digits-unet digits-attn ecg-unet1d}"; do
+for m in "${@:-digits-classifier two-moons two-moons-flow digits-mlp digits-unet digits-attn ecg-unet1d}"; do
   for one in $m; do
     case $one in
       two-moons) build_two_moons ;;
+      two-moons-flow) build_two_moons_flow ;;
       digits-mlp) build_digits_mlp ;;
       digits-unet) build_digits_unet ;;
       digits-attn) build_digits_attn ;;

@@ -310,6 +310,11 @@ pub const SHIPPED: &[Shipped] = &[
         data: ShippedData::Toy2d(Toy2d::TwoMoons),
     },
     Shipped {
+        name: "two-moons-flow",
+        sampler: "--sampler flow-euler --steps 50",
+        data: ShippedData::Toy2d(Toy2d::TwoMoons),
+    },
+    Shipped {
         name: "digits-mlp",
         sampler: "--sampler dpmpp --steps 20 --spacing linspace",
         data: ShippedData::Digits,

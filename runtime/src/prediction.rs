@@ -6,8 +6,13 @@
 //! - v: `v = alpha_t eps - sigma_t x0`, so `x0 = alpha_t x_t - sigma_t v`, `eps = sigma_t x_t + alpha_t v`;
 //! - score, by Tweedie's formula: `grad log p(x_t) = -eps / sigma_t`.
 //!
+//! Flow matching (rectified flow) uses the straight path `x_t = (1 - sigma_t) x_0 + sigma_t eps`
+//! instead (`alpha_t = 1 - sigma_t`) and a network that predicts the velocity
+//! `v = eps - x0`: `x0 = x_t - sigma_t v`, `eps = x_t + alpha_t v`.
+//!
 //! All functions are plain `f32` arithmetic. Callers guarantee `alpha_t > 0` and `sigma_t > 0`
-//! ([`crate::sampler::Sampler::new`] checks the step table once).
+//! for the first three (the flow velocity needs neither;
+//! [`crate::sampler::Sampler::new`] checks the step table once).
 
 /// What the network predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -20,6 +25,17 @@ pub enum PredictionType {
     Sample,
     /// The velocity `v = alpha_t eps - sigma_t x0` (diffusers' `v_prediction`).
     VPrediction,
+    /// The flow-matching velocity `v = eps - x0` on `x_t = (1 - sigma_t) x0 + sigma_t eps`
+    /// (diffusers' `FlowMatchEulerDiscreteScheduler`).
+    FlowVelocity,
+}
+
+impl PredictionType {
+    /// Whether the model lives on the flow-matching path `alpha_t = 1 - sigma_t` (otherwise on
+    /// the variance-preserving one, `alpha_t^2 + sigma_t^2 = 1`).
+    pub const fn is_flow(self) -> bool {
+        matches!(self, PredictionType::FlowVelocity)
+    }
 }
 
 impl PredictionType {
@@ -31,6 +47,7 @@ impl PredictionType {
             PredictionType::Epsilon => (x0_from_eps(x, out, alpha, sigma), out),
             PredictionType::Sample => (out, eps_from_x0(x, out, alpha, sigma)),
             PredictionType::VPrediction => (alpha * x - sigma * out, sigma * x + alpha * out),
+            PredictionType::FlowVelocity => (x - sigma * out, x + alpha * out),
         }
     }
 
@@ -41,6 +58,7 @@ impl PredictionType {
             PredictionType::Epsilon => eps,
             PredictionType::Sample => x0,
             PredictionType::VPrediction => alpha * eps - sigma * x0,
+            PredictionType::FlowVelocity => eps - x0,
         }
     }
 }

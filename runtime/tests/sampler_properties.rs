@@ -659,3 +659,82 @@ fn wrong_buffers_and_tables_are_typed_errors() {
         );
     }
 }
+
+/// The exact flow velocity of data concentrated at `c`: `v = (x - c) / s` at level `s`, read
+/// from the row the sampler passes (by step index).
+struct PointFlow<'p> {
+    c: f32,
+    plan: &'p Plan,
+}
+
+impl Denoiser for PointFlow<'_> {
+    fn eval(&mut self, x: &[f32], _t: u32, step: usize, _: &[u16], out: &mut [f32]) -> Result<()> {
+        let s = self.plan.rows[step].sigma;
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = (v - self.c) / s;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn flow_matching_euler_follows_straight_paths_to_the_data() {
+    let s = schedule();
+    for shift in [1.0, 3.0] {
+        let cfg = PlanConfig::new(SamplerKind::FlowMatchEuler { shift }, 8, Spacing::Linspace);
+        let plan = plan::build(&s, &cfg).unwrap();
+        assert_eq!(plan.rows[0].t, 1000);
+        assert_eq!((plan.rows[0].alpha, plan.rows[0].sigma), (0.0, 1.0));
+        let cfg = SamplerConfig {
+            prediction: PredictionType::FlowVelocity,
+            ..SamplerConfig::default()
+        };
+        let x = run_table(
+            plan.rows.as_slice(),
+            cfg,
+            &mut PointFlow {
+                c: 0.75,
+                plan: &plan,
+            },
+            &mut GaussianNoise::new(1),
+        )
+        .unwrap();
+        // The exact velocity points straight at the data: every Euler step stays on the
+        // line, so the run ends on it (to f32 rounding).
+        assert!(x.iter().all(|v| (v - 0.75).abs() < 1e-5), "{x:?}");
+    }
+}
+
+#[test]
+fn a_table_and_a_prediction_type_of_different_families_are_refused() {
+    let s = schedule();
+    let flow = plan::build(
+        &s,
+        &PlanConfig::new(SamplerKind::FlowMatchEuler { shift: 1.0 }, 8, Spacing::Linspace),
+    )
+    .unwrap();
+    let vp = build(&s, plain(SamplerKind::DPM_SOLVER_PP_2M), 8, Spacing::Linspace);
+    let with = |p| SamplerConfig {
+        prediction: p,
+        ..SamplerConfig::default()
+    };
+    for (rows, p) in [
+        (flow.rows.as_slice(), PredictionType::Epsilon),
+        (flow.rows.as_slice(), PredictionType::VPrediction),
+        (vp.rows.as_slice(), PredictionType::FlowVelocity),
+    ] {
+        assert!(
+            matches!(
+                Sampler::new(rows, with(p), LEN),
+                Err(Error::BadStepRow { field: "alpha", .. })
+            ),
+            "{p:?}"
+        );
+    }
+    // Flow matching takes no corrector, Karras sigmas or sigma_min end.
+    let bad = PlanConfig {
+        karras: true,
+        ..PlanConfig::new(SamplerKind::FlowMatchEuler { shift: 1.0 }, 8, Spacing::Linspace)
+    };
+    assert!(matches!(plan::build(&s, &bad), Err(Error::InvalidConfig { .. })));
+}

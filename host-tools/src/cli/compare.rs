@@ -68,8 +68,20 @@ pub struct Args {
     pub seed: u64,
 }
 
-/// The samplers compared.
-pub fn samplers(train_steps: usize) -> Vec<(String, PlanConfig)> {
+/// The samplers compared: diffusion samplers, or for a flow-matching model its Euler steps.
+pub fn samplers(train_steps: usize, flow: bool) -> Vec<(String, PlanConfig)> {
+    if flow {
+        return [100, 50, 20, 10]
+            .into_iter()
+            .map(|n| {
+                let kind = SamplerKind::FlowMatchEuler { shift: 1.0 };
+                (
+                    format!("flow Euler {n}"),
+                    PlanConfig::new(kind, n, Spacing::Linspace),
+                )
+            })
+            .collect();
+    }
     let dpm = SamplerKind::DPM_SOLVER_PP_2M;
     let mut v = vec![(
         format!("DDPM {train_steps}"),
@@ -173,7 +185,10 @@ pub fn run(args: &Args) -> Result<(), Error> {
     );
     println!("{}", metric.header());
     let mut floor = 0.0;
-    let lineup = samplers(schedule.train_steps())
+    let flow = prediction
+        .or(crate::onnx::metadata::recorded_prediction(&proto, &file)?)
+        .is_some_and(PredictionType::is_flow);
+    let lineup = samplers(schedule.train_steps(), flow)
         .into_iter()
         .filter(|(name, _)| args.only.as_ref().is_none_or(|o| name.starts_with(o)));
     for (name, cfg) in lineup {

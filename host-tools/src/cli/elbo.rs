@@ -69,6 +69,13 @@ pub fn float_and_int8(args: &Args) -> Result<(Elbo, Elbo), Error> {
     let bytes = pack_for_plan(&proto, &file, &plan, &calib, args.prediction)?;
     let pack = Pack::parse(&bytes)?;
     let prediction = pack.meta().prediction;
+    if prediction.is_flow() {
+        return Err(Error::Input(format!(
+            "{}: a flow-matching model has no variational bound over this noise schedule; \
+             `edgediff eval` or `compare` measure its samples",
+            args.model.display()
+        )));
+    }
     let cfg = ElboConfig {
         schedule: &schedule,
         draws: args.draws,

@@ -39,6 +39,9 @@ pub enum SamplerName {
     Heun,
     /// Annealed Langevin dynamics (needs `--corrector-steps`).
     Langevin,
+    /// Flow matching, Euler steps (flow-velocity models; `--shift`).
+    #[value(name = "flow-euler")]
+    FlowEuler,
 }
 
 /// Timestep spacing names.
@@ -131,6 +134,9 @@ pub struct SamplerArgs {
     /// `use_karras_sigmas`).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub karras: Option<bool>,
+    /// Flow matching: time shift (diffusers' `shift`) [default: 1].
+    #[arg(long)]
+    pub shift: Option<f64>,
     /// Langevin corrector steps per level [default: 0, none].
     #[arg(long)]
     pub corrector_steps: Option<u8>,
@@ -140,7 +146,8 @@ pub struct SamplerArgs {
     /// Clip `x0_hat` to `[-r, r]` at every step (diffusers' `clip_sample_range`).
     #[arg(long)]
     pub clip_sample: Option<f32>,
-    /// What the network predicts: epsilon, v (v_prediction) or sample (x0). Overrides what a
+    /// What the network predicts: epsilon, v (v_prediction), sample (x0) or flow (the
+    /// flow-matching velocity). Overrides what a
     /// float ONNX records; for a pack or int8 ONNX it must match what was compiled in.
     #[arg(long, value_parser = prediction_arg)]
     pub prediction: Option<PredictionType>,
@@ -148,8 +155,12 @@ pub struct SamplerArgs {
 
 /// Parses `--prediction`.
 pub fn prediction_arg(s: &str) -> Result<PredictionType, String> {
-    crate::onnx::metadata::parse_prediction(s)
-        .ok_or_else(|| format!("`{s}`: expected epsilon, v (or v_prediction) or sample (or x0)"))
+    crate::onnx::metadata::parse_prediction(s).ok_or_else(|| {
+        format!(
+            "`{s}`: expected epsilon, v (or v_prediction), sample (or x0) or flow (or \
+                 flow_prediction)"
+        )
+    })
 }
 
 impl ScheduleArgs {
@@ -227,6 +238,7 @@ impl SamplerArgs {
             no_lower_order_final: self.no_lower_order_final.or(other.no_lower_order_final),
             final_sigma_min: self.final_sigma_min.or(other.final_sigma_min),
             karras: self.karras.or(other.karras),
+            shift: self.shift.or(other.shift),
             corrector_steps: self.corrector_steps.or(other.corrector_steps),
             snr: self.snr.or(other.snr),
             clip_sample: self.clip_sample.or(other.clip_sample),
@@ -346,6 +358,9 @@ impl SamplerArgs {
             SamplerName::Euler => SamplerKind::Euler,
             SamplerName::EulerAncestral => SamplerKind::EulerAncestral,
             SamplerName::Heun => SamplerKind::Heun,
+            SamplerName::FlowEuler => SamplerKind::FlowMatchEuler {
+                shift: self.shift.unwrap_or(1.0),
+            },
             SamplerName::Langevin => SamplerKind::Langevin,
         };
         let spacing = match self.spacing.unwrap_or(SpacingName::Linspace) {

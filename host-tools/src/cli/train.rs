@@ -48,6 +48,9 @@ pub enum Objective {
     Sample,
     /// Predict v.
     V,
+    /// Flow matching: predict the velocity `eps - x0` on `x = (1 - s) x0 + s eps` (sample with
+    /// `--sampler flow-euler`).
+    Flow,
 }
 
 /// Options of `edgediff train`.
@@ -127,6 +130,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
         Objective::Epsilon => PredictionType::Epsilon,
         Objective::Sample => PredictionType::Sample,
         Objective::V => PredictionType::VPrediction,
+        Objective::Flow => PredictionType::FlowVelocity,
     };
     let cfg = TrainConfig {
         steps: args.steps,

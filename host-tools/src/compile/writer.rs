@@ -108,6 +108,7 @@ pub fn write_pack(
         PredictionType::Epsilon => 0,
         PredictionType::Sample => 1,
         PredictionType::VPrediction => 2,
+        PredictionType::FlowVelocity => 3,
     };
     if let Some(r) = clip_sample {
         m[meta::FLAGS] |= meta::FLAG_CLIP;

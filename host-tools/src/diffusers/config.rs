@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The scheduler classes read here.
-pub const SUPPORTED: [&str; 7] = [
+pub const SUPPORTED: [&str; 8] = [
     "DDPMScheduler",
     "DDIMScheduler",
     "DPMSolverMultistepScheduler",
@@ -21,6 +21,7 @@ pub const SUPPORTED: [&str; 7] = [
     "EulerDiscreteScheduler",
     "EulerAncestralDiscreteScheduler",
     "HeunDiscreteScheduler",
+    "FlowMatchEulerDiscreteScheduler",
 ];
 
 /// A scheduler config as sampler options.
@@ -191,6 +192,31 @@ pub fn from_class(
             k.only("timestep_type", "discrete")?;
             k.sigmas(&mut args)?;
             k.final_sigmas(&mut args)?;
+        }
+        "FlowMatchEulerDiscreteScheduler" => {
+            args.sampler = Some(SamplerName::FlowEuler);
+            args.prediction = Some(PredictionType::FlowVelocity);
+            let shift = k.f64("shift", 1.0)?;
+            if !(shift > 0.0 && shift.is_finite()) {
+                return Err(k.wrong_type("shift", &Value::from(shift), "a positive number"));
+            }
+            args.shift = Some(shift);
+            for key in ["invert_sigmas", "stochastic_sampling", "use_karras_sigmas"] {
+                k.off(key)?;
+            }
+            k.off("use_exponential_sigmas")?;
+            k.off("use_beta_sigmas")?;
+            k.off("use_dynamic_shifting")?;
+            k.only("shift_terminal", "")?;
+            for key in [
+                "base_shift",
+                "max_shift",
+                "base_image_seq_len",
+                "max_image_seq_len",
+                "time_shift_type",
+            ] {
+                k.ignore(key);
+            }
         }
         "HeunDiscreteScheduler" => {
             args.sampler = Some(SamplerName::Heun);

@@ -31,16 +31,18 @@ pub fn prediction_name(p: PredictionType) -> &'static str {
         PredictionType::Epsilon => "epsilon",
         PredictionType::Sample => "sample",
         PredictionType::VPrediction => "v_prediction",
+        PredictionType::FlowVelocity => "flow_prediction",
     }
 }
 
-/// Reads a prediction type: diffusers' names (`epsilon`, `v_prediction`, `sample`) and the
-/// short forms (`eps`, `v`, `x0`).
+/// Reads a prediction type: diffusers' names (`epsilon`, `v_prediction`, `sample`,
+/// `flow_prediction`) and the short forms (`eps`, `v`, `x0`, `flow`).
 pub fn parse_prediction(name: &str) -> Option<PredictionType> {
     match name.trim().to_lowercase().as_str() {
         "epsilon" | "eps" | "noise" => Some(PredictionType::Epsilon),
         "v_prediction" | "v" => Some(PredictionType::VPrediction),
         "sample" | "x0" => Some(PredictionType::Sample),
+        "flow_prediction" | "flow" => Some(PredictionType::FlowVelocity),
         _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! AdamW with a cosine learning-rate decay, an exponential moving average of the weights (the
 //! EMA weights are what gets exported), a seeded initialisation and seeded batches, and the
-//! epsilon, x0 or v objective.
+//! epsilon, x0, v or flow-matching velocity objective.
 
 pub mod export;
 pub mod mlp;
@@ -184,9 +184,21 @@ pub fn train(
             .collect();
         let mut xt = vec![0f32; b * d];
         let mut target = vec![0f32; b * d];
+        // Flow matching: level s = (t + 1) / T on the straight path, the network seeing t + 1
+        // (diffusers' FlowMatchEulerDiscreteScheduler timesteps s T); otherwise abar_t.
+        let flow = cfg.objective.is_flow();
+        let net_t: Vec<f32> = ts
+            .iter()
+            .map(|&t| if flow { (t + 1) as f32 } else { t as f32 })
+            .collect();
         for i in 0..b {
-            let a = abar[ts[i] as usize];
-            let (al, si) = (a.sqrt() as f32, (1.0 - a).sqrt() as f32);
+            let (al, si) = if flow {
+                let s = (ts[i] + 1) as f64 / t_max as f64;
+                ((1.0 - s) as f32, s as f32)
+            } else {
+                let a = abar[ts[i] as usize];
+                (a.sqrt() as f32, (1.0 - a).sqrt() as f32)
+            };
             for j in 0..d {
                 let k = i * d + j;
                 xt[k] = al * x0[k] + si * eps[k];
@@ -206,11 +218,7 @@ pub fn train(
         opt.set_learning_rate(lr);
         let loss = (|| -> candle_core::Result<f32> {
             let x = Tensor::from_vec(xt, (b, d), &dev)?;
-            let t = Tensor::from_vec(
-                ts.iter().map(|v| *v as f32).collect::<Vec<_>>(),
-                (b, 1),
-                &dev,
-            )?;
+            let t = Tensor::from_vec(net_t, (b, 1), &dev)?;
             let y = Tensor::from_vec(target, (b, d), &dev)?;
             let lab = if classes > 0 {
                 Some(Tensor::from_vec(labels, b, &dev)?)

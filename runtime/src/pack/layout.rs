@@ -91,7 +91,7 @@ pub mod meta {
     pub const SAMPLE_H: usize = 2;
     /// `u16` width of one sample.
     pub const SAMPLE_W: usize = 4;
-    /// `u8` prediction type: 0 epsilon, 1 sample (x0), 2 v.
+    /// `u8` prediction type: 0 epsilon, 1 sample (x0), 2 v, 3 flow velocity.
     pub const PREDICTION: usize = 6;
     /// `u8` flags: bit 0 = clip x0 to `CLIP_RANGE`.
     pub const FLAGS: usize = 7;

@@ -425,17 +425,19 @@ impl<'a> Pack<'a> {
         )?;
         for i in 0..usize::from(m.steps) {
             let row = self.schedule().row(i).unwrap_or_default();
-            row.validate(i).map_err(|e| match e {
-                Error::BadStepRow { field, .. } => err(
-                    Section::Schedule,
-                    self.at(
+            row.validate(i)
+                .and_then(|()| row.validate_path(i, m.prediction))
+                .map_err(|e| match e {
+                    Error::BadStepRow { field, .. } => err(
                         Section::Schedule,
-                        i.saturating_mul(schedule::row_size(m.extra_history)),
+                        self.at(
+                            Section::Schedule,
+                            i.saturating_mul(schedule::row_size(m.extra_history)),
+                        ),
+                        PackProblem::BadValue(field),
                     ),
-                    PackProblem::BadValue(field),
-                ),
-                other => other,
-            })?;
+                    other => other,
+                })?;
         }
         let qsets = usize::from(m.qparam_rows).saturating_mul(usize::from(m.qparam_count));
         size(
@@ -597,7 +599,8 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
         0 => PredictionType::Epsilon,
         1 => PredictionType::Sample,
         2 => PredictionType::VPrediction,
-        _ => return Err(bad(meta::PREDICTION, "prediction type must be 0, 1 or 2")),
+        3 => PredictionType::FlowVelocity,
+        _ => return Err(bad(meta::PREDICTION, "prediction type must be 0 to 3")),
     };
     let clip = read_f32(b, meta::CLIP_RANGE / 4);
     let clip_sample = if byte(meta::FLAGS) & meta::FLAG_CLIP != 0 {

@@ -26,6 +26,8 @@ pub mod dpm_solver;
 #[cfg(feature = "std")]
 pub mod euler;
 #[cfg(feature = "std")]
+pub mod flow;
+#[cfg(feature = "std")]
 pub mod heun;
 #[cfg(feature = "std")]
 pub mod langevin;
@@ -146,6 +148,7 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         for i in 0..table.steps() {
             let row = Self::row_of(table, i)?;
             row.validate(i)?;
+            row.validate_path(i, cfg.prediction)?;
             slots = slots.max(row.history_slots());
         }
         Ok(Self {

@@ -1,7 +1,7 @@
 //! Builds a step table from a noise schedule and a sampler configuration (host side, `f64`).
 
 use super::sigmas::{self, abar_of, sigma_of};
-use super::{ddim, ddpm, dpm_solver, euler, heun, langevin, unipc};
+use super::{ddim, ddpm, dpm_solver, euler, flow, heun, langevin, unipc};
 use crate::schedule::betas::{NoiseSchedule, linspace};
 use crate::schedule::spacing::{Grid, Spacing, timesteps};
 use crate::schedule::{StepRow, T_FINAL};
@@ -84,6 +84,12 @@ pub enum SamplerKind {
     /// Annealed Langevin dynamics alone: corrector steps at every level, then a final
     /// Tweedie denoising step. Needs a [`Corrector`].
     Langevin,
+    /// Flow matching with Euler steps (diffusers' `FlowMatchEulerDiscreteScheduler`), for
+    /// flow-velocity models; spacing, betas and offsets do not apply.
+    FlowMatchEuler {
+        /// Time shift (diffusers' `shift`; 1: none, 3: Stable Diffusion 3's).
+        shift: f64,
+    },
 }
 
 impl SamplerKind {
@@ -356,6 +362,9 @@ fn moves(cfg: &PlanConfig, levels: &[Level]) -> Result<Vec<(Level, Level, Coeffs
                 }
                 langevin::predictor(i + 1 == cfg.steps)
             }
+            SamplerKind::FlowMatchEuler { .. } => {
+                return Err(invalid("sampler", "a diffusion sampler here"));
+            }
         };
         out.push((cur, next, c));
         if cfg.sampler == SamplerKind::Heun && i + 1 < cfg.steps {
@@ -363,6 +372,18 @@ fn moves(cfg: &PlanConfig, levels: &[Level]) -> Result<Vec<(Level, Level, Coeffs
         }
     }
     Ok(out)
+}
+
+/// One row before rounding to `f32`.
+struct RowSpec {
+    /// The timestep the network sees and the one the step reaches.
+    t: i32,
+    t_next: i32,
+    /// `(alpha, sigma)` of the row's level.
+    level: [f64; 2],
+    predictor: Coeffs,
+    /// The Langevin corrector's `(corr_eps, corr_noise)`.
+    corrector: (f64, f64),
 }
 
 /// Builds the step table for `cfg` over `schedule`.
@@ -377,24 +398,57 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
     {
         return Err(invalid("corrector", "0 < snr < 1, steps >= 1"));
     }
-    let levels = levels(schedule, cfg)?;
-    let moves = moves(cfg, &levels)?;
-    let betas = schedule.betas();
-    let mut rows = Vec::with_capacity(moves.len());
-    for (i, (cur, next, p)) in moves.into_iter().enumerate() {
-        let (corr_eps, corr_noise) = match cfg.corrector {
-            Some(c) => {
-                let beta = betas.get(cur.t as usize).copied().unwrap_or(0.0);
-                langevin::corrector(cur, beta, c.snr)
-            }
-            None => (0.0, 0.0),
-        };
+    let mut steps: Vec<RowSpec> = Vec::new();
+    if let SamplerKind::FlowMatchEuler { shift } = cfg.sampler {
+        if cfg.corrector.is_some() || cfg.karras || cfg.final_sigmas != FinalSigmas::Zero {
+            return Err(invalid(
+                "sampler",
+                "flow matching without a corrector, Karras sigmas or sigma_min",
+            ));
+        }
+        let t_max = schedule.train_steps() as f64;
+        let s = flow::sigmas(schedule.train_steps(), cfg.steps, shift)?;
+        let t_of = |s: f64| (s * t_max).round_ties_even() as i32;
+        for (i, &si) in s.iter().enumerate() {
+            let next = s.get(i + 1).copied().unwrap_or(0.0);
+            let t_next = if next > 0.0 { t_of(next) } else { T_FINAL };
+            steps.push(RowSpec {
+                t: t_of(si),
+                t_next,
+                level: [1.0 - si, si],
+                predictor: flow::coeffs(si, next),
+                corrector: (0.0, 0.0),
+            });
+        }
+    } else {
+        let levels = levels(schedule, cfg)?;
+        let betas = schedule.betas();
+        for (cur, next, p) in moves(cfg, &levels)? {
+            let corrector = match cfg.corrector {
+                Some(c) => {
+                    let beta = betas.get(cur.t as usize).copied().unwrap_or(0.0);
+                    langevin::corrector(cur, beta, c.snr)
+                }
+                None => (0.0, 0.0),
+            };
+            steps.push(RowSpec {
+                t: cur.t,
+                t_next: next.t,
+                level: [cur.alpha(), cur.sigma()],
+                predictor: p,
+                corrector,
+            });
+        }
+    }
+    let mut rows = Vec::with_capacity(steps.len());
+    for (i, r) in steps.into_iter().enumerate() {
+        let (p, (corr_eps, corr_noise)) = (r.predictor, r.corrector);
         let row = StepRow::from_coeffs(
-            cur.t as u32,
-            next.t,
+            r.t as u32,
+            r.t_next,
             [
-                cur.alpha(),
-                cur.sigma(),
+                r.level[0],
+                r.level[1],
                 p.c_xt,
                 p.c_x0,
                 p.c_eps,

@@ -25,6 +25,7 @@ pub mod codegen;
 #[cfg(feature = "std")]
 pub mod spacing;
 
+use crate::prediction::PredictionType;
 use half::f16;
 
 /// `t_prev` of the last step: the clean sample, `abar_prev = 1`.
@@ -179,14 +180,42 @@ impl StepRow {
                 return Err(bad(name, "not finite"));
             }
         }
-        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(bad("alpha", "must be in (0, 1]"));
+        if !(self.alpha >= 0.0 && self.alpha <= 1.0) {
+            return Err(bad("alpha", "must be in [0, 1]"));
         }
         if !(self.sigma > 0.0 && self.sigma <= 1.0) {
             return Err(bad("sigma", "must be in (0, 1]"));
         }
         if self.noise < 0.0 || self.corr_noise < 0.0 {
             return Err(bad("noise", "must not be negative"));
+        }
+        Ok(())
+    }
+
+    /// Checks that the row's noise level lies on the path `prediction` needs: the
+    /// variance-preserving one (`alpha^2 + sigma^2 = 1`, `alpha > 0`, so every conversion is
+    /// defined) or, for the flow velocity, the straight one (`alpha + sigma = 1`). The
+    /// tolerance, 1e-2, admits half-precision tables; the two paths differ by up to 0.41 at
+    /// mid noise, so a table of the other family fails on its middle rows.
+    pub fn validate_path(&self, step: usize, prediction: PredictionType) -> crate::Result<()> {
+        let bad = |reason| crate::Error::BadStepRow {
+            step,
+            field: "alpha",
+            reason,
+        };
+        if prediction.is_flow() {
+            if (self.alpha + self.sigma - 1.0).abs() > 1e-2 {
+                return Err(bad(
+                    "off the flow path alpha = 1 - sigma a flow-velocity model needs",
+                ));
+            }
+        } else if !(self.alpha > 0.0
+            && (self.alpha * self.alpha + self.sigma * self.sigma - 1.0).abs() <= 1e-2)
+        {
+            return Err(bad(
+                "off the variance-preserving path alpha^2 + sigma^2 = 1, alpha > 0 that \
+                 epsilon, v and x0 models need (a flow-matching table?)",
+            ));
         }
         Ok(())
     }
