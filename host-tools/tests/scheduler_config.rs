@@ -193,21 +193,25 @@ fn a_pack_refuses_sampler_options_that_ask_for_another_table() {
     let moons = root().join("models/two-moons");
     let pack = s(&moons.join("model.pack"));
     let csv = s(&scratch("pack").join("s.csv"));
-    let (code, _, err) = edgediff(&[
-        "sample",
-        "--model",
-        &pack,
-        "--engine",
-        "runtime",
-        "--sampler",
-        "ddpm",
-        "--steps",
-        "50",
-        "-n",
-        "2",
-        "--out",
-        &csv,
-    ]);
+    let sample = |sampler: &str, steps: &str| {
+        edgediff(&[
+            "sample",
+            "--model",
+            &pack,
+            "--engine",
+            "runtime",
+            "--sampler",
+            sampler,
+            "--steps",
+            steps,
+            "-n",
+            "2",
+            "--out",
+            &csv,
+            "--force",
+        ])
+    };
+    let (code, _, err) = sample("ddpm", "50");
     assert_ne!(code, 0);
     for want in [
         "model.pack",
@@ -220,22 +224,7 @@ fn a_pack_refuses_sampler_options_that_ask_for_another_table() {
         assert!(err.contains(want), "missing {want:?} in {err}");
     }
     // The pack's own options are accepted.
-    let (code, _, err) = edgediff(&[
-        "sample",
-        "--model",
-        &pack,
-        "--engine",
-        "runtime",
-        "--sampler",
-        "dpmpp",
-        "--steps",
-        "20",
-        "-n",
-        "2",
-        "--out",
-        &csv,
-        "--force",
-    ]);
+    let (code, _, err) = sample("dpmpp", "20");
     assert_eq!(code, 0, "{err}");
 }
 

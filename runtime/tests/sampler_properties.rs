@@ -710,10 +710,19 @@ fn a_table_and_a_prediction_type_of_different_families_are_refused() {
     let s = schedule();
     let flow = plan::build(
         &s,
-        &PlanConfig::new(SamplerKind::FlowMatchEuler { shift: 1.0 }, 8, Spacing::Linspace),
+        &PlanConfig::new(
+            SamplerKind::FlowMatchEuler { shift: 1.0 },
+            8,
+            Spacing::Linspace,
+        ),
     )
     .unwrap();
-    let vp = build(&s, plain(SamplerKind::DPM_SOLVER_PP_2M), 8, Spacing::Linspace);
+    let vp = build(
+        &s,
+        plain(SamplerKind::DPM_SOLVER_PP_2M),
+        8,
+        Spacing::Linspace,
+    );
     let with = |p| SamplerConfig {
         prediction: p,
         ..SamplerConfig::default()
@@ -734,7 +743,14 @@ fn a_table_and_a_prediction_type_of_different_families_are_refused() {
     // Flow matching takes no corrector, Karras sigmas or sigma_min end.
     let bad = PlanConfig {
         karras: true,
-        ..PlanConfig::new(SamplerKind::FlowMatchEuler { shift: 1.0 }, 8, Spacing::Linspace)
+        ..PlanConfig::new(
+            SamplerKind::FlowMatchEuler { shift: 1.0 },
+            8,
+            Spacing::Linspace,
+        )
     };
-    assert!(matches!(plan::build(&s, &bad), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        plan::build(&s, &bad),
+        Err(Error::InvalidConfig { .. })
+    ));
 }

@@ -11,24 +11,7 @@ use edgediff_runtime::sampler::plan::Plan;
 use edgediff_runtime::sampler::{Sampler, SamplerConfig};
 use edgediff_runtime::{Denoiser, Result};
 
-/// diffusers' test model: `eps = x * t / (t + 1)`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DummyModel;
-
-impl Denoiser for DummyModel {
-    fn eval(&mut self, x: &[f32], t: u32, _: usize, _: &[u16], out: &mut [f32]) -> Result<()> {
-        let t = t as f32;
-        for (o, v) in out.iter_mut().zip(x) {
-            *o = v * t / (t + 1.0);
-        }
-        Ok(())
-    }
-}
-
-/// diffusers' `dummy_sample_deter`: the values `k / 768`, `k = 0..768`.
-pub fn dummy_sample() -> Vec<f32> {
-    (0..768).map(|k| k as f32 / 768.0).collect()
-}
+pub use edgediff::diffusers::conformance::{DummyModel, dummy_sample};
 
 /// Runs `plan` from `x` (not from noise) with `denoiser`, noise from `seed`.
 pub fn run_from(

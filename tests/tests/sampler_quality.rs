@@ -50,20 +50,25 @@ impl Bench {
         }
     }
 
+    /// `N` samples of `plan` with the exact denoiser, noise from `seed`.
+    fn samples(&self, plan: &Plan, seed: u64) -> Vec<f32> {
+        let job = Job {
+            plan,
+            prediction: PredictionType::Epsilon,
+            clip_sample: None,
+            dim: 2,
+            n: N,
+            labels: &[],
+            seed,
+        };
+        job.run(&mut self.mixture.denoiser(&self.schedule)).unwrap()
+    }
+
     /// Mean sliced W1 over the seeds divided by the noise floor, and the mean width ratio.
     fn score(&self, plan: &Plan) -> (f64, f64) {
         let (mut w1, mut width) = (0.0, 0.0);
         for s in 0..SEEDS {
-            let job = Job {
-                plan,
-                prediction: PredictionType::Epsilon,
-                clip_sample: None,
-                dim: 2,
-                n: N,
-                labels: &[],
-                seed: s,
-            };
-            let x = job.run(&mut self.mixture.denoiser(&self.schedule)).unwrap();
+            let x = self.samples(plan, s);
             w1 += sliced_w1(&x, &self.data[s as usize], 2, 64, s).unwrap();
             width += self.mixture.width_ratio(&x);
         }
@@ -147,17 +152,7 @@ fn higher_order_solvers_beat_2m_at_the_same_evaluations() {
         edgediff_runtime::schedule::spacing::Spacing::Leading,
     );
     let fine = plan::build(&bench.schedule, &fine).unwrap();
-    let reference = Job {
-        plan: &fine,
-        prediction: PredictionType::Epsilon,
-        clip_sample: None,
-        dim: 2,
-        n: N,
-        labels: &[],
-        seed: 0,
-    }
-    .run(&mut bench.mixture.denoiser(&bench.schedule))
-    .unwrap();
+    let reference = bench.samples(&fine, 0);
     for steps in [5, 10] {
         let error_of = |name: &str| {
             let (_, cfg) = lineup()

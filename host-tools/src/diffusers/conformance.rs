@@ -139,6 +139,13 @@ fn case(c: &Value, at: &str) -> Result<Case, Error> {
     })
 }
 
+/// diffusers' `dummy_sample_deter`, flat: the values `k / 768`, `k = 0..768`.
+pub fn dummy_sample() -> Vec<f32> {
+    (0..SAMPLE_LEN)
+        .map(|k| k as f32 / SAMPLE_LEN as f32)
+        .collect()
+}
+
 /// diffusers' scheduler-test dummy model, `eps = x * t / (t + 1)`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DummyModel;
@@ -274,9 +281,12 @@ fn replay(case: &Case) -> Result<(Vec<f32>, Vec<u32>), Error> {
             end_alpha = spec.schedule.alphas_cumprod()[0].sqrt();
         }
     }
-    let mut x: Vec<f32> = (0..SAMPLE_LEN)
-        .map(|k| ((k as f64 / SAMPLE_LEN as f64) * scale) as f32)
-        .collect();
+    let mut x = dummy_sample();
+    if scale != 1.0 {
+        for v in &mut x {
+            *v = (f64::from(*v) * scale) as f32;
+        }
+    }
     let cfg = SamplerConfig {
         prediction: spec.prediction.unwrap_or(PredictionType::Epsilon),
         clip_sample: spec.clip,
