@@ -14,7 +14,7 @@
 
 use edgediff_runtime::ops::OpSet;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig, SignalStart, noise_step, sdedit_start};
+use edgediff_runtime::sampler::{Sampler, SignalStart, noise_step, sdedit_start};
 use edgediff_runtime::schedule::StepTable;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
@@ -154,11 +154,7 @@ fn main() {
         (c, None) => (0..samples).map(|i| (i % usize::from(c)) as u16).collect(),
     };
 
-    let cfg = SamplerConfig {
-        prediction: meta.prediction,
-        clip_sample: meta.clip_sample,
-        corrector_steps: meta.corrector_steps,
-    };
+    let cfg = meta.sampler_config();
     let schedule = pack.schedule();
     let sampler = Sampler::new(&schedule, cfg, meta.sample_len() * samples)
         .unwrap_or_else(|e| fail(&format!("{}: {e}", pack_path.display())));

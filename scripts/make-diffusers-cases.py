@@ -83,11 +83,11 @@ def patch_noise(noise):
             mod.randn_tensor = noise
 
 
-def run(scheduler, steps, step_kwargs):
+def run(scheduler, steps, step_kwargs, sample_scale=1.0):
     noise = HashNoise()
     patch_noise(noise)
     scheduler.set_timesteps(steps)
-    x = dummy_sample() * getattr(scheduler, "init_noise_sigma", 1.0)
+    x = dummy_sample() * sample_scale * getattr(scheduler, "init_noise_sigma", 1.0)
     scale = getattr(scheduler, "scale_model_input", lambda s, t: s)
     for t in scheduler.timesteps:
         inp = scale(x, t)
@@ -114,10 +114,10 @@ CLASSES = {
 }
 
 
-def case(name, cls, config, steps, step_kwargs=None):
+def case(name, cls, config, steps, step_kwargs=None, sample_scale=1.0):
     step_kwargs = step_kwargs or {}
     scheduler = cls(**config)
-    x, timesteps, drew = run(scheduler, steps, step_kwargs)
+    x, timesteps, drew = run(scheduler, steps, step_kwargs, sample_scale)
     c = {
         "name": name,
         "scheduler": cls.__name__,
@@ -130,6 +130,8 @@ def case(name, cls, config, steps, step_kwargs=None):
     }
     if drew:
         c["noise"] = "uniform-hash"
+    if sample_scale != 1.0:
+        c["sample_scale"] = sample_scale
     return c
 
 
@@ -180,6 +182,16 @@ def extras():
     c.append(case("DPMSolverMultistepScheduler/karras-3m", DPMSolverMultistepScheduler, dict(use_karras_sigmas=True, solver_order=3), 15))
     c.append(case("EulerDiscreteScheduler/sigma-min", EulerDiscreteScheduler, dict(final_sigmas_type="sigma_min", timestep_spacing="trailing"), 10))
     c.append(case("HeunDiscreteScheduler/clip", HeunDiscreteScheduler, dict(clip_sample=True, timestep_spacing="trailing"), 10))
+    # Dynamic thresholding (Imagen): the quantile is per sample of the [4, 3, 8, 8] batch.
+    # The sample is scaled by 3 ("sample_scale") so that |x0| exceeds 1 and the threshold bites.
+    th = dict(thresholding=True, sample_max_value=1.5)
+    v, x0 = dict(prediction_type="v_prediction"), dict(prediction_type="sample")
+    c.append(case("DDPMScheduler/thresholding", DDPMScheduler, {**th, **v}, 10, sample_scale=3.0))
+    c.append(case("DDIMScheduler/thresholding", DDIMScheduler, {**th, **v}, 10, {"eta": 0.0}, sample_scale=3.0))
+    c.append(case("DDIMScheduler/no-thresholding", DDIMScheduler, {**v, "clip_sample": False}, 10, {"eta": 0.0}, sample_scale=3.0))
+    c.append(case("DDIMScheduler/thresholding-eps", DDIMScheduler, {**th, "dynamic_thresholding_ratio": 0.9}, 20, {"eta": 0.0}, sample_scale=3.0))
+    c.append(case("DPMSolverMultistepScheduler/thresholding", DPMSolverMultistepScheduler, {**th, **x0}, 10, sample_scale=3.0))
+    c.append(case("UniPCMultistepScheduler/thresholding", UniPCMultistepScheduler, {**th, **x0, "sample_max_value": 2.0}, 10, sample_scale=3.0))
     for shift in [1.0, 3.0]:
         c.append(case(f"FlowMatchEulerDiscreteScheduler/shift-{shift:g}", FlowMatchEulerDiscreteScheduler, dict(shift=shift), 10))
     return c

@@ -31,7 +31,7 @@ use counting::Counting;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::noise::GaussianNoise;
 use edgediff_runtime::pack::Pack;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::Sampler;
 use static_cell::ConstStaticCell;
 
 static ARENA: ConstStaticCell<[i8; config::ARENA_BYTES]> =
@@ -84,11 +84,7 @@ fn sample(board: &mut board::Board) -> edgediff_runtime::Result<()> {
     let mut engine = Engine::<{ config::OPS }>::with_ops(pack, ARENA.take())?;
     profile::ops(&mut engine, board)?;
     let schedule = pack.schedule();
-    let cfg = SamplerConfig {
-        prediction: meta.prediction,
-        clip_sample: meta.clip_sample,
-        corrector_steps: meta.corrector_steps,
-    };
+    let cfg = meta.sampler_config();
     let sampler = Sampler::new(&schedule, cfg, config::SAMPLE_LEN)?;
     let mut state = sampler.state(X.take(), MODEL_OUT.take(), HISTORY.take())?;
     let mut noise = GaussianNoise::new(config::SEED);

@@ -5,7 +5,7 @@ use edgediff_runtime::noise::GaussianNoise;
 use edgediff_runtime::pack::Pack;
 use edgediff_runtime::pack::crc32::crc32;
 use edgediff_runtime::pack::layout::header;
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::Sampler;
 
 /// Largest arena and work a fuzzed pack may ask for (bigger ones are valid but slow).
 const MAX_ARENA: usize = 1 << 20;
@@ -38,11 +38,7 @@ fn sample(data: &[u8]) {
         return;
     };
     let schedule = pack.schedule();
-    let cfg = SamplerConfig {
-        prediction: meta.prediction,
-        clip_sample: meta.clip_sample,
-        corrector_steps: meta.corrector_steps,
-    };
+    let cfg = meta.sampler_config();
     let n = 2 * meta.sample_len();
     let Ok(sampler) = Sampler::new(&schedule, cfg, n) else {
         return;

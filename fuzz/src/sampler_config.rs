@@ -9,7 +9,7 @@ use edgediff_runtime::prediction::PredictionType;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, PlanConfig, SamplerKind,
 };
-use edgediff_runtime::sampler::{Sampler, SamplerConfig};
+use edgediff_runtime::sampler::{DynamicThreshold, Sampler, SamplerConfig};
 use edgediff_runtime::schedule::betas::{BetaSchedule, NoiseSchedule};
 use edgediff_runtime::schedule::spacing::Spacing;
 
@@ -112,6 +112,10 @@ pub fn run(data: &[u8]) {
         final_sigmas,
         karras: b.bool(),
         corrector,
+        thresholding: b.bool().then(|| DynamicThreshold {
+            ratio: b.f64() as f32,
+            max_value: b.f64() as f32,
+        }),
     };
     let Ok(plan) = plan::build(&schedule, &cfg) else {
         return;
@@ -132,6 +136,7 @@ pub fn run(data: &[u8]) {
         prediction,
         clip_sample,
         corrector_steps: plan.corrector_steps,
+        thresholding: plan.thresholding.map(|t| t.for_samples_of(2)),
     };
     let Ok(s) = Sampler::new(plan.rows.as_slice(), sampler_cfg, 4) else {
         return;

@@ -96,6 +96,7 @@ fn same_sampler(
     };
     let same_table = asked.rows.len() == own.rows.len()
         && asked.corrector_steps == own.corrector_steps
+        && asked.thresholding == own.thresholding
         && asked
             .rows
             .iter()
@@ -108,10 +109,11 @@ fn same_sampler(
     }
     let what = |p: &Plan, clip: Option<f32>| {
         format!(
-            "{} steps at timesteps {:?}, {} corrector steps, clip {clip:?}",
+            "{} steps at timesteps {:?}, {} corrector steps, clip {clip:?}, thresholding {:?}",
             p.rows.len(),
             ts(p),
-            p.corrector_steps
+            p.corrector_steps,
+            p.thresholding.map(|t| (t.ratio, t.max_value))
         )
     };
     let flags = sampler.to_flags();
@@ -151,6 +153,7 @@ pub fn load(
             let own = Plan {
                 rows: (0..table.steps()).filter_map(|i| table.row(i)).collect(),
                 corrector_steps: m.corrector_steps,
+                thresholding: m.thresholding,
             };
             same_sampler(&file, &own, m.clip_sample, sampler)?;
             Ok(Loaded {

@@ -32,6 +32,7 @@ impl Job<'_> {
             prediction: self.prediction,
             clip_sample: self.clip_sample,
             corrector_steps: self.plan.corrector_steps,
+            thresholding: self.plan.thresholding.map(|t| t.for_samples_of(self.dim)),
         }
     }
 

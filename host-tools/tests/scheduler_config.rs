@@ -152,10 +152,10 @@ fn bad_configs_name_the_key() {
         ),
         (
             write(
-                "thresholding.json",
-                r#"{"_class_name": "DDPMScheduler", "thresholding": true}"#,
+                "bh1.json",
+                r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh1"}"#,
             ),
-            "`thresholding` = true",
+            "`solver_type` = \"bh1\"",
         ),
         (
             write(
@@ -265,5 +265,59 @@ fn conformance_exits_non_zero_only_on_a_difference() {
         out.contains("differs") && err.contains("1 of 1 cases differ"),
         "{out}{err}"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Dynamic thresholding compiles into the pack (META flag bit 1) and samples with the same
+/// bits on the runtime and on tract; a config's `thresholding = true` sets it.
+#[test]
+fn dynamic_thresholding_is_compiled_in_and_engines_agree() {
+    let d = scratch("threshold");
+    let moons = root().join("models/two-moons");
+    let int8 = s(&moons.join("int8.onnx"));
+    let cfg = d.join("scheduler_config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "prediction_type": "v_prediction",
+            "thresholding": true, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 1.2}"#,
+    )
+    .unwrap();
+    let flags = ["--scheduler-config", &s(&cfg), "--steps", "20"];
+    let pack = d.join("th.pack");
+    let mut compile = vec!["compile", "--model", &int8, "--out"];
+    let pack_s = s(&pack);
+    compile.push(&pack_s);
+    compile.extend(flags);
+    let (code, _, err) = edgediff(&compile);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&pack).unwrap();
+    let parsed = edgediff_runtime::pack::Pack::parse(&bytes).unwrap();
+    let th = parsed
+        .meta()
+        .thresholding
+        .expect("thresholding in the pack");
+    assert_eq!((th.ratio, th.max_value), (0.9, 1.2));
+    let sample = |model: &str, engine: &str, out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "sample", "--model", model, "--engine", engine, "-n", "64", "--out",
+        ];
+        let o = s(out);
+        a.push(&o);
+        a.extend(extra);
+        let (code, _, err) = edgediff(&a);
+        assert_eq!(code, 0, "{err}");
+        std::fs::read_to_string(out).unwrap()
+    };
+    let runtime = sample(&pack_s, "runtime", &d.join("r.csv"), &[]);
+    let tract = sample(&int8, "tract", &d.join("t.csv"), &flags);
+    assert_eq!(runtime, tract);
+    // Without thresholding the samples differ (the threshold acts on this model).
+    let plain = sample(
+        &int8,
+        "tract",
+        &d.join("p.csv"),
+        &["--sampler", "dpmpp", "--steps", "20"],
+    );
+    assert_ne!(runtime, plain);
     std::fs::remove_dir_all(&d).unwrap();
 }

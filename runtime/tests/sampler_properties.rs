@@ -195,8 +195,8 @@ fn run_table<T: StepTable + ?Sized>(
 fn run(plan: &Plan, prediction: PredictionType, den: &mut impl Denoiser, seed: u64) -> Vec<f32> {
     let cfg = SamplerConfig {
         prediction,
-        clip_sample: None,
         corrector_steps: plan.corrector_steps,
+        ..SamplerConfig::default()
     };
     run_table(
         plan.rows.as_slice(),
@@ -413,6 +413,7 @@ fn no_nan_or_inf_for_edge_schedules() {
                             prediction: p,
                             clip_sample: Some(1.0),
                             corrector_steps: plan.corrector_steps,
+                            thresholding: None,
                         };
                         let x = run_table(
                             plan.rows.as_slice(),

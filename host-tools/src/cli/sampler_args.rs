@@ -7,6 +7,7 @@
 use crate::error::Error;
 use clap::{Args, ValueEnum};
 use edgediff_runtime::prediction::PredictionType;
+use edgediff_runtime::sampler::DynamicThreshold;
 use edgediff_runtime::sampler::plan::{
     self, Corrector, DdpmVariance, FinalSigmas, Plan, PlanConfig, SamplerKind,
 };
@@ -146,6 +147,14 @@ pub struct SamplerArgs {
     /// Clip `x0_hat` to `[-r, r]` at every step (diffusers' `clip_sample_range`).
     #[arg(long)]
     pub clip_sample: Option<f32>,
+    /// Dynamic thresholding of `x0_hat` at this quantile of `|x0_hat|` per sample (Imagen;
+    /// diffusers' `dynamic_thresholding_ratio`, e.g. 0.995); replaces `--clip-sample`.
+    #[arg(long)]
+    pub thresholding: Option<f32>,
+    /// Dynamic thresholding: the largest threshold (diffusers' `sample_max_value`)
+    /// [default: 1].
+    #[arg(long)]
+    pub sample_max_value: Option<f32>,
     /// What the network predicts: epsilon, v (v_prediction), sample (x0) or flow (the
     /// flow-matching velocity). Overrides what a
     /// float ONNX records; for a pack or int8 ONNX it must match what was compiled in.
@@ -242,6 +251,8 @@ impl SamplerArgs {
             corrector_steps: self.corrector_steps.or(other.corrector_steps),
             snr: self.snr.or(other.snr),
             clip_sample: self.clip_sample.or(other.clip_sample),
+            thresholding: self.thresholding.or(other.thresholding),
+            sample_max_value: self.sample_max_value.or(other.sample_max_value),
             prediction: self.prediction.or(other.prediction),
         }
     }
@@ -292,6 +303,11 @@ impl SamplerArgs {
         );
         add("snr", self.snr.map(|v| v.to_string()));
         add("clip-sample", self.clip_sample.map(|v| v.to_string()));
+        add("thresholding", self.thresholding.map(|v| v.to_string()));
+        add(
+            "sample-max-value",
+            self.sample_max_value.map(|v| v.to_string()),
+        );
         add(
             "prediction",
             self.prediction
@@ -300,8 +316,8 @@ impl SamplerArgs {
         f.join(" ")
     }
 
-    /// Whether any option that shapes the step table was given (the prediction type and the
-    /// clip range are checked on their own).
+    /// Whether any option that shapes the step table (or its thresholding) was given (the
+    /// prediction type and the clip range are checked on their own).
     pub fn shapes_the_table(&self) -> bool {
         let bare = Self {
             prediction: self.prediction,
@@ -386,9 +402,14 @@ impl SamplerArgs {
                     snr: self.snr.unwrap_or(0.16),
                     steps: corrector_steps,
                 }),
+                thresholding: self.thresholding.map(|ratio| DynamicThreshold {
+                    ratio,
+                    max_value: self.sample_max_value.unwrap_or(1.0),
+                }),
             },
             prediction: self.prediction,
-            clip: self.clip_sample,
+            // Thresholding replaces clipping, as in diffusers.
+            clip: self.clip_sample.filter(|_| self.thresholding.is_none()),
         })
     }
 }

@@ -91,7 +91,12 @@ pub fn write_pack(
         .max()
         .unwrap_or(0);
     let extra_history = slots.saturating_sub(1);
-    let state_bytes = StateSizes::new(sample_len, slots).bytes();
+    let scratch = if plan.thresholding.is_some() {
+        sample_len
+    } else {
+        0
+    };
+    let state_bytes = StateSizes::new(sample_len, slots, scratch).bytes();
 
     // META
     let mut m = vec![0u8; meta::SIZE];
@@ -110,7 +115,11 @@ pub fn write_pack(
         PredictionType::VPrediction => 2,
         PredictionType::FlowVelocity => 3,
     };
-    if let Some(r) = clip_sample {
+    if let Some(t) = plan.thresholding {
+        m[meta::FLAGS] |= meta::FLAG_THRESHOLD;
+        put32(&mut m, meta::THRESHOLD_RATIO, t.ratio.to_bits());
+        put32(&mut m, meta::THRESHOLD_MAX, t.max_value.to_bits());
+    } else if let Some(r) = clip_sample {
         m[meta::FLAGS] |= meta::FLAG_CLIP;
         put32(&mut m, meta::CLIP_RANGE, r.to_bits());
     }

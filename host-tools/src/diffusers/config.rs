@@ -164,7 +164,7 @@ pub fn from_class(
                 return Err(k.unsupported("lambda_min_clipped", &lambda_min.to_string(), "-inf"));
             }
             k.only("variance_type", "")?;
-            k.thresholding()?;
+            k.thresholding(&mut args)?;
         }
         "UniPCMultistepScheduler" => {
             args.sampler = Some(SamplerName::UniPc);
@@ -184,7 +184,7 @@ pub fn from_class(
             k.sigmas(&mut args)?;
             k.flow_off()?;
             k.final_sigmas(&mut args)?;
-            k.thresholding()?;
+            k.thresholding(&mut args)?;
         }
         "EulerDiscreteScheduler" => {
             args.sampler = Some(SamplerName::Euler);
@@ -419,7 +419,7 @@ impl<'a> Keys<'a> {
         }
         args.steps_offset = Some(offset as u32);
         if matches!(self.class, "DDPMScheduler" | "DDIMScheduler") {
-            self.thresholding()?;
+            self.thresholding(args)?;
         }
         Ok(())
     }
@@ -461,9 +461,12 @@ impl<'a> Keys<'a> {
         Ok(())
     }
 
-    /// `clip_sample` and its range.
+    /// `clip_sample` and its range (which thresholding, when on, replaces).
     fn clip(&mut self, args: &mut SamplerArgs, default: bool) -> Result<(), Error> {
-        if self.bool("clip_sample", default)? {
+        if args.thresholding.is_some() {
+            self.ignore("clip_sample");
+            self.ignore("clip_sample_range");
+        } else if self.bool("clip_sample", default)? {
             let range = self.f64("clip_sample_range", 1.0)?;
             args.clip_sample = Some(range as f32);
         } else {
@@ -489,11 +492,16 @@ impl<'a> Keys<'a> {
         Ok(())
     }
 
-    /// Dynamic thresholding (Imagen) must be off; its parameters then change nothing.
-    fn thresholding(&mut self) -> Result<(), Error> {
-        self.off("thresholding")?;
-        self.ignore("dynamic_thresholding_ratio");
-        self.ignore("sample_max_value");
+    /// Dynamic thresholding (Imagen): `thresholding` with its ratio and largest threshold;
+    /// when it is off they change nothing.
+    fn thresholding(&mut self, args: &mut SamplerArgs) -> Result<(), Error> {
+        if self.bool("thresholding", false)? {
+            args.thresholding = Some(self.f64("dynamic_thresholding_ratio", 0.995)? as f32);
+            args.sample_max_value = Some(self.f64("sample_max_value", 1.0)? as f32);
+        } else {
+            self.ignore("dynamic_thresholding_ratio");
+            self.ignore("sample_max_value");
+        }
         Ok(())
     }
 

@@ -20,6 +20,17 @@ use std::path::Path;
 /// Elements of diffusers' `dummy_sample_deter`.
 pub const SAMPLE_LEN: usize = 768;
 
+/// Samples in `dummy_sample_deter` (its shape is `[4, 3, 8, 8]`, built from the values
+/// `k / 768` laid out as `[3, 8, 8, 4]`: sample `b` holds the `k` with `k % 4 == b`).
+pub const BATCH: usize = 4;
+
+/// The flat index `k` in diffusers' `dummy_sample_deter` construction of element `p` of a
+/// batch stored sample after sample (`p = b * 192 + i`): `k = i * 4 + b`.
+fn diffusers_index(p: usize) -> usize {
+    let per = SAMPLE_LEN / BATCH;
+    (p % per) * BATCH + p / per
+}
+
 /// How close timesteps must be (diffusers' Euler keeps fractional ones).
 pub const TIMESTEP_TOL: f64 = 1e-3;
 
@@ -50,6 +61,9 @@ pub struct Case {
     pub rel_tol: f64,
     /// The replayable noise pattern the case was computed with, if any.
     pub noise: Option<String>,
+    /// Factor on the dummy sample (edgediff's extension, default 1: thresholding cases scale
+    /// it so that the threshold acts).
+    pub sample_scale: f64,
 }
 
 /// What a case gave.
@@ -136,6 +150,7 @@ fn case(c: &Value, at: &str) -> Result<Case, Error> {
         abs_mean: num("abs_mean")?,
         rel_tol: c.get("rel_tol").and_then(Value::as_f64).unwrap_or(1e-4),
         noise: c.get("noise").and_then(Value::as_str).map(str::to_string),
+        sample_scale: c.get("sample_scale").and_then(Value::as_f64).unwrap_or(1.0),
     })
 }
 
@@ -168,7 +183,8 @@ impl Denoiser for DummyModel {
 }
 
 /// The `uniform-hash` pattern of `scripts/make-diffusers-cases.py`: value `m` is
-/// `(u - 0.5) sqrt(12)`, `u = ((m * 2654435761) mod 2^32) / 2^32`, in `f64`, rounded to `f32`.
+/// `(u - 0.5) sqrt(12)`, `u = ((m * 2654435761) mod 2^32) / 2^32`, in `f64`, rounded to `f32`;
+/// drawn in the order of our batch layout (see `diffusers_index`).
 #[derive(Clone, Debug, Default)]
 pub struct HashNoise {
     m: u64,
@@ -176,7 +192,10 @@ pub struct HashNoise {
 
 impl NoiseSource for HashNoise {
     fn next_normal(&mut self) -> edgediff_runtime::Result<f32> {
-        let u = (self.m.wrapping_mul(2_654_435_761) % (1 << 32)) as f64 / 4_294_967_296.0;
+        // Draw d of element p of our layout is value d * 768 + k(p) of the pattern.
+        let n = SAMPLE_LEN as u64;
+        let m = self.m / n * n + diffusers_index((self.m % n) as usize) as u64;
+        let u = (m.wrapping_mul(2_654_435_761) % (1 << 32)) as f64 / 4_294_967_296.0;
         self.m += 1;
         Ok(((u - 0.5) * 12f64.sqrt()) as f32)
     }
@@ -261,7 +280,7 @@ fn replay(case: &Case) -> Result<(Vec<f32>, Vec<u32>), Error> {
         .ok_or(Error::Runtime(edgediff_runtime::Error::EmptySchedule))?;
     // diffusers starts from `init_noise_sigma * sample` in its own coordinates; the runtime
     // samples `x_t = alpha_t * (x / alpha)` and ends at `alpha_end * (x / alpha)`.
-    let mut scale = 1.0f64;
+    let mut scale = case.sample_scale;
     let mut end_alpha = 1.0f64;
     if variance_exploding(&case.class) {
         let (alpha, sigma) = (f64::from(first.alpha), f64::from(first.sigma));
@@ -276,12 +295,15 @@ fn replay(case: &Case) -> Result<(Vec<f32>, Vec<u32>), Error> {
         } else {
             (s_max * s_max + 1.0).sqrt()
         };
-        scale = init * alpha;
+        scale *= init * alpha;
         if spec.config.final_sigmas == FinalSigmas::SigmaMin {
             end_alpha = spec.schedule.alphas_cumprod()[0].sqrt();
         }
     }
-    let mut x = dummy_sample();
+    // The runtime's batch is samples back to back: element p of our buffer is element
+    // `diffusers_index(p)` of diffusers' flat sample (and of its noise draws).
+    let flat = dummy_sample();
+    let mut x: Vec<f32> = (0..SAMPLE_LEN).map(|p| flat[diffusers_index(p)]).collect();
     if scale != 1.0 {
         for v in &mut x {
             *v = (f64::from(*v) * scale) as f32;
@@ -291,6 +313,9 @@ fn replay(case: &Case) -> Result<(Vec<f32>, Vec<u32>), Error> {
         prediction: spec.prediction.unwrap_or(PredictionType::Epsilon),
         clip_sample: spec.clip,
         corrector_steps: plan.corrector_steps,
+        thresholding: plan
+            .thresholding
+            .map(|t| t.for_samples_of(SAMPLE_LEN / BATCH)),
     };
     let sampler = Sampler::new(plan.rows.as_slice(), cfg, SAMPLE_LEN)?;
     let sizes = sampler.state_sizes();

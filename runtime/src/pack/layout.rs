@@ -93,7 +93,8 @@ pub mod meta {
     pub const SAMPLE_W: usize = 4;
     /// `u8` prediction type: 0 epsilon, 1 sample (x0), 2 v, 3 flow velocity.
     pub const PREDICTION: usize = 6;
-    /// `u8` flags: bit 0 = clip x0 to `CLIP_RANGE`.
+    /// `u8` flags: bit 0 = clip x0 to `CLIP_RANGE`; bit 1 = dynamic thresholding of x0
+    /// (`THRESHOLD_RATIO`, `THRESHOLD_MAX`).
     pub const FLAGS: usize = 7;
     /// `u16` number of classes (0: unconditional).
     pub const NUM_CLASSES: usize = 8;
@@ -122,8 +123,14 @@ pub mod meta {
     pub const GUIDANCE: usize = 32;
     /// `u32` multiply-accumulates per network evaluation.
     pub const MACS: usize = 36;
+    /// `f32` dynamic thresholding: the quantile of `|x0|`, in (0, 1].
+    pub const THRESHOLD_RATIO: usize = 40;
+    /// `f32` dynamic thresholding: the largest threshold, >= 1.
+    pub const THRESHOLD_MAX: usize = 44;
     /// Flag bit: clip x0.
     pub const FLAG_CLIP: u8 = 1;
+    /// Flag bit: dynamic thresholding of x0.
+    pub const FLAG_THRESHOLD: u8 = 2;
 }
 
 /// The SCHEDULE section: `STEPS` rows of [`crate::schedule::StepRow`].

@@ -17,6 +17,7 @@ use crate::error::PackProblem;
 use crate::kernels::quant::{QParams, read_f32, read_i32};
 use crate::ops::{self, OpSet};
 use crate::prediction::PredictionType;
+use crate::sampler::DynamicThreshold;
 use crate::schedule::{StepRow, StepTable};
 use crate::{Error, Result};
 
@@ -61,6 +62,8 @@ pub struct Meta {
     pub prediction: PredictionType,
     /// `clip_sample` range, if clipping is on.
     pub clip_sample: Option<f32>,
+    /// Dynamic thresholding of x0, if on.
+    pub thresholding: Option<DynamicThreshold>,
     /// Classes of a conditional model (0: unconditional).
     pub num_classes: u16,
     /// Langevin corrector steps per sampling step.
@@ -88,6 +91,19 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The sampler configuration the pack was compiled for (prediction type, clipping or
+    /// dynamic thresholding per sample, corrector steps).
+    pub fn sampler_config(&self) -> crate::sampler::SamplerConfig {
+        crate::sampler::SamplerConfig {
+            prediction: self.prediction,
+            clip_sample: self.clip_sample,
+            corrector_steps: self.corrector_steps,
+            thresholding: self
+                .thresholding
+                .map(|t| t.for_samples_of(self.sample_len())),
+        }
+    }
+
     /// Elements of one sample.
     pub fn sample_len(&self) -> usize {
         self.sample_shape.iter().map(|d| usize::from(*d)).product()
@@ -614,6 +630,21 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
     } else {
         None
     };
+    let thresholding = if byte(meta::FLAGS) & meta::FLAG_THRESHOLD != 0 {
+        let t = DynamicThreshold {
+            ratio: read_f32(b, meta::THRESHOLD_RATIO / 4),
+            max_value: read_f32(b, meta::THRESHOLD_MAX / 4),
+        };
+        if !(t.ratio > 0.0 && t.ratio <= 1.0 && t.max_value >= 1.0 && t.max_value.is_finite()) {
+            return Err(bad(
+                meta::THRESHOLD_RATIO,
+                "thresholding needs a ratio in (0, 1] and a finite max >= 1",
+            ));
+        }
+        Some(t)
+    } else {
+        None
+    };
     let m = Meta {
         sample_shape: [
             u16_at(b, meta::SAMPLE_C),
@@ -622,6 +653,7 @@ fn parse_meta(b: &[u8], off: usize) -> Result<Meta> {
         ],
         prediction,
         clip_sample,
+        thresholding,
         num_classes: u16_at(b, meta::NUM_CLASSES),
         corrector_steps: byte(meta::CORRECTOR_STEPS),
         extra_history: byte(meta::EXTRA_HISTORY),

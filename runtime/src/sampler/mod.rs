@@ -54,6 +54,87 @@ pub struct SamplerConfig {
     pub clip_sample: Option<f32>,
     /// Langevin corrector steps per sampling step (0: no corrector).
     pub corrector_steps: u8,
+    /// Dynamic thresholding of `x0_hat` (takes the place of `clip_sample`, as in diffusers).
+    pub thresholding: Option<Thresholding>,
+}
+
+/// Dynamic thresholding of the data prediction, as a pack or a plan records it (see
+/// [`Thresholding`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DynamicThreshold {
+    /// The quantile of `|x0_hat|`, in (0, 1] (diffusers' `dynamic_thresholding_ratio`).
+    pub ratio: f32,
+    /// The largest threshold, >= 1 (diffusers' `sample_max_value`).
+    pub max_value: f32,
+}
+
+impl DynamicThreshold {
+    /// The runtime's setting for samples of `elements` elements.
+    pub fn for_samples_of(self, elements: usize) -> Thresholding {
+        Thresholding {
+            ratio: self.ratio,
+            max_value: self.max_value,
+            elements,
+        }
+    }
+}
+
+/// Dynamic thresholding (Saharia et al. 2022, Imagen; diffusers' `thresholding`): per sample,
+/// `s` is the `ratio` quantile of `|x0_hat|` over its elements, clamped to `[1, max_value]`,
+/// and `x0_hat` becomes `clamp(x0_hat, -s, s) / s`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Thresholding {
+    /// The quantile, in (0, 1] (diffusers' `dynamic_thresholding_ratio`, 0.995).
+    pub ratio: f32,
+    /// The largest threshold, >= 1 (diffusers' `sample_max_value`).
+    pub max_value: f32,
+    /// Elements of one sample (the quantile is per sample of the batch).
+    pub elements: usize,
+}
+
+impl Thresholding {
+    /// The threshold of one sample whose `|x0_hat|` values are `abs`: torch's
+    /// linear-interpolation quantile, clamped to `[1, max_value]`.
+    fn threshold(&self, abs: &[f32]) -> f32 {
+        let Some(last) = abs.len().checked_sub(1) else {
+            return 1.0;
+        };
+        let rank = self.ratio * last as f32;
+        let below = (rank as usize).min(last);
+        let w = rank - below as f32;
+        let lo = order_statistic(abs, below);
+        let hi = if below < last {
+            order_statistic(abs, below + 1)
+        } else {
+            lo
+        };
+        // torch.lerp's two-sided form.
+        let q = if w < 0.5 {
+            lo + w * (hi - lo)
+        } else {
+            hi - (hi - lo) * (1.0 - w)
+        };
+        q.clamp(1.0, self.max_value)
+    }
+}
+
+/// The `k`-th smallest (from 0) of non-negative values, by bisection on their bit patterns
+/// (which order non-negative floats, NaN last): 32 counting passes, no reordering and a few
+/// dozen instructions of code, where a general selection would cost kilobytes of flash.
+fn order_statistic(values: &[f32], k: usize) -> f32 {
+    let at_most = |v: u32| values.iter().filter(|x| x.to_bits() <= v).count();
+    let (mut lo, mut hi) = (0u32, u32::MAX);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if at_most(mid) > k {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    f32::from_bits(lo)
 }
 
 /// Number of `f32` elements each caller buffer must hold.
@@ -64,25 +145,32 @@ pub struct StateSizes {
     pub sample: usize,
     /// The network output.
     pub model_output: usize,
-    /// The multistep history: `sample` elements per earlier data prediction the table
-    /// weighs (0 to [`MAX_HISTORY`]).
+    /// The history buffer: `sample` elements per earlier data prediction the table weighs
+    /// (0 to [`MAX_HISTORY`]), then the thresholding scratch.
     pub history: usize,
+    /// The part of `history` that is thresholding scratch (one sample's elements, or 0).
+    pub scratch: usize,
 }
 
 impl StateSizes {
     /// Sizes for a batch of `sample_len` elements with `history_slots` earlier data
-    /// predictions kept.
-    pub const fn new(sample_len: usize, history_slots: usize) -> Self {
+    /// predictions kept and `scratch` elements of thresholding scratch.
+    pub const fn new(sample_len: usize, history_slots: usize, scratch: usize) -> Self {
         Self {
             sample: sample_len,
             model_output: sample_len,
-            history: sample_len * history_slots,
+            history: sample_len * history_slots + scratch,
+            scratch,
         }
     }
 
     /// Earlier data predictions kept.
     pub const fn history_slots(&self) -> usize {
-        match self.history.checked_div(self.sample) {
+        match self
+            .history
+            .saturating_sub(self.scratch)
+            .checked_div(self.sample)
+        {
             Some(slots) => slots,
             None => 0,
         }
@@ -144,6 +232,19 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
                 expected: "a positive finite range",
             });
         }
+        if let Some(th) = cfg.thresholding
+            && !(th.ratio > 0.0
+                && th.ratio <= 1.0
+                && th.max_value >= 1.0
+                && th.max_value.is_finite()
+                && th.elements > 0
+                && sample_len.is_multiple_of(th.elements))
+        {
+            return Err(Error::InvalidConfig {
+                field: "thresholding",
+                expected: "ratio in (0, 1], finite max_value >= 1, elements dividing the batch",
+            });
+        }
         let mut slots = 0;
         for i in 0..table.steps() {
             let row = Self::row_of(table, i)?;
@@ -151,10 +252,11 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
             row.validate_path(i, cfg.prediction)?;
             slots = slots.max(row.history_slots());
         }
+        let scratch = cfg.thresholding.map_or(0, |th| th.elements);
         Ok(Self {
             table,
             cfg,
-            sizes: StateSizes::new(sample_len, slots),
+            sizes: StateSizes::new(sample_len, slots, scratch),
         })
     }
 
@@ -302,43 +404,64 @@ impl<'t, T: StepTable + ?Sized> Sampler<'t, T> {
         let n = x.len();
         let slots = self.sizes.history_slots();
         let filled = *history_filled;
-        for (j, (xj, &out)) in x.iter_mut().zip(model_out.iter()).enumerate() {
-            let (x0, eps) = pred.to_x0_eps(out, *xj, row.alpha, row.sigma);
-            let x0 = match clip {
-                Some(r) => x0.clamp(-r, r),
-                None => x0,
-            };
-            // Slot k of element j sits at `history[k * n + j]`, newest first. A slot not yet
-            // filled (first steps, or a start from a signal) stands in the current
-            // prediction: every multistep formula then falls back to first order.
-            let mut prev = [0.0f32; MAX_HISTORY];
-            for (k, p) in prev.iter_mut().enumerate().take(slots) {
-                *p = match history.get(k * n + j) {
-                    Some(h) if k < filled => *h,
-                    _ => x0,
-                };
-            }
-            for k in (0..slots).rev() {
-                let value = if k == 0 { x0 } else { prev[k - 1] };
-                if let Some(h) = history.get_mut(k * n + j) {
-                    *h = value;
+        let scratch_at = history.len().saturating_sub(self.sizes.scratch);
+        let (history, scratch) = history.split_at_mut(scratch_at);
+        // Thresholding needs all of a sample's x0 before any of its elements is updated: the
+        // loop runs sample by sample (one chunk when there is no thresholding).
+        let chunk = self.cfg.thresholding.map_or(n, |th| th.elements).max(1);
+        let mut j = 0;
+        for (xc, oc) in x.chunks_mut(chunk).zip(model_out.chunks(chunk)) {
+            let threshold = match self.cfg.thresholding {
+                Some(th) => {
+                    for ((a, &xv), &ov) in scratch.iter_mut().zip(xc.iter()).zip(oc) {
+                        *a = pred.to_x0_eps(ov, xv, row.alpha, row.sigma).0.abs();
+                    }
+                    Some(th.threshold(scratch))
                 }
-            }
-            let z = if row.noise > 0.0 {
-                noise.next_normal()?
-            } else {
-                0.0
+                None => None,
             };
-            let mut acc = row.c_xt * *xj + row.c_x0 * x0 + row.c_eps * eps + row.c_hist * prev[0];
-            if slots > 1 {
-                acc = acc + row.c_hist2 * prev[1] + row.c_hist3 * prev[2];
+            for (xj, &out) in xc.iter_mut().zip(oc) {
+                let (x0, eps) = pred.to_x0_eps(out, *xj, row.alpha, row.sigma);
+                let x0 = match (threshold, clip) {
+                    (Some(s), _) => x0.clamp(-s, s) / s,
+                    (None, Some(r)) => x0.clamp(-r, r),
+                    (None, None) => x0,
+                };
+                // Slot k of element j sits at `history[k * n + j]`, newest first. A slot not
+                // yet filled (first steps, or a start from a signal) stands in the current
+                // prediction: every multistep formula then falls back to first order.
+                let mut prev = [0.0f32; MAX_HISTORY];
+                for (k, p) in prev.iter_mut().enumerate().take(slots) {
+                    *p = match history.get(k * n + j) {
+                        Some(h) if k < filled => *h,
+                        _ => x0,
+                    };
+                }
+                for k in (0..slots).rev() {
+                    let value = if k == 0 { x0 } else { prev[k - 1] };
+                    if let Some(h) = history.get_mut(k * n + j) {
+                        *h = value;
+                    }
+                }
+                let z = if row.noise > 0.0 {
+                    noise.next_normal()?
+                } else {
+                    0.0
+                };
+                let mut acc =
+                    row.c_xt * *xj + row.c_x0 * x0 + row.c_eps * eps + row.c_hist * prev[0];
+                if slots > 1 {
+                    acc = acc + row.c_hist2 * prev[1] + row.c_hist3 * prev[2];
+                }
+                *xj = acc + row.noise * z;
+                j += 1;
             }
-            *xj = acc + row.noise * z;
         }
         *history_filled = (filled + 1).min(slots);
         Ok(())
     }
 }
+
 /// How a run starts from a given signal instead of pure noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignalStart {

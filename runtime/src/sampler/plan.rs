@@ -1,5 +1,6 @@
 //! Builds a step table from a noise schedule and a sampler configuration (host side, `f64`).
 
+use super::DynamicThreshold;
 use super::sigmas::{self, abar_of, sigma_of};
 use super::{ddim, ddpm, dpm_solver, euler, flow, heun, langevin, unipc};
 use crate::schedule::betas::{NoiseSchedule, linspace};
@@ -129,6 +130,8 @@ pub struct PlanConfig {
     pub karras: bool,
     /// Optional Langevin corrector.
     pub corrector: Option<Corrector>,
+    /// Optional dynamic thresholding of the data prediction (instead of clipping it).
+    pub thresholding: Option<DynamicThreshold>,
 }
 
 impl PlanConfig {
@@ -142,6 +145,7 @@ impl PlanConfig {
             final_sigmas: FinalSigmas::Zero,
             karras: false,
             corrector: None,
+            thresholding: None,
         }
     }
 }
@@ -153,6 +157,8 @@ pub struct Plan {
     pub rows: Vec<StepRow>,
     /// Corrector steps per sampling step.
     pub corrector_steps: u8,
+    /// Dynamic thresholding of the data prediction, if any.
+    pub thresholding: Option<DynamicThreshold>,
 }
 
 impl Plan {
@@ -464,8 +470,17 @@ pub fn build(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Plan> {
         row.validate(i)?;
         rows.push(row);
     }
+    if let Some(th) = cfg.thresholding
+        && !(th.ratio > 0.0 && th.ratio <= 1.0 && th.max_value >= 1.0 && th.max_value.is_finite())
+    {
+        return Err(invalid(
+            "thresholding",
+            "ratio in (0, 1] and a finite max_value >= 1",
+        ));
+    }
     Ok(Plan {
         rows,
         corrector_steps: cfg.corrector.map_or(0, |c| c.steps),
+        thresholding: cfg.thresholding,
     })
 }
