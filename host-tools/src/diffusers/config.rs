@@ -201,12 +201,16 @@ pub fn from_class(
                 return Err(k.wrong_type("shift", &Value::from(shift), "a positive number"));
             }
             args.shift = Some(shift);
-            for key in ["invert_sigmas", "stochastic_sampling", "use_karras_sigmas"] {
+            for key in [
+                "invert_sigmas",
+                "stochastic_sampling",
+                "use_karras_sigmas",
+                "use_exponential_sigmas",
+                "use_beta_sigmas",
+                "use_dynamic_shifting",
+            ] {
                 k.off(key)?;
             }
-            k.off("use_exponential_sigmas")?;
-            k.off("use_beta_sigmas")?;
-            k.off("use_dynamic_shifting")?;
             k.only("shift_terminal", "")?;
             for key in [
                 "base_shift",

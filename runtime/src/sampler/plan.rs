@@ -229,17 +229,28 @@ fn levels(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Vec<Level>> {
         .map(|t| sigma_of(usable_abar(abar[t])))
         .collect();
     let euler_like = karras_style || cfg.sampler == SamplerKind::EulerAncestral;
-    // (timestep the network sees, exact fractional timestep, sigma) per step.
-    let mut spaced: Vec<(u32, f64)> = if euler_like && cfg.spacing == Spacing::Linspace {
+    // Per step: the timestep the network sees, the level's sigma and its abar (the table's
+    // own abar on a table row, `1 / (1 + sigma^2)` between rows).
+    let mut spaced: Vec<(u32, f64, f64)> = if euler_like && cfg.spacing == Spacing::Linspace {
         // diffusers' Euler and Heun keep the fractional timesteps of `linspace` and interpolate
         // sigma between table rows; the network sees the rounded timestep.
         let t_max = schedule.train_steps() as f64 - 1.0;
         ts.iter()
             .zip(linspace(0.0, t_max, cfg.steps).iter().rev())
-            .map(|(&t, &tf)| (t, sigmas::interpolate(&train_sigmas, tf)))
+            .map(|(&t, &tf)| {
+                let s = sigmas::interpolate(&train_sigmas, tf);
+                let abar = if tf.fract() == 0.0 {
+                    usable_abar(abar[t as usize])
+                } else {
+                    abar_of(s)
+                };
+                (t, s, abar)
+            })
             .collect()
     } else {
-        ts.iter().map(|&t| (t, train_sigmas[t as usize])).collect()
+        ts.iter()
+            .map(|&t| (t, train_sigmas[t as usize], usable_abar(abar[t as usize])))
+            .collect()
     };
     if cfg.karras {
         if !(multistep || karras_style) {
@@ -259,20 +270,14 @@ fn levels(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Vec<Level>> {
             .into_iter()
             .map(|s| {
                 let t = sigmas::timestep_of(s, &log_sigmas).round_ties_even();
-                (t as u32, s)
+                (t as u32, s, abar_of(s))
             })
             .collect();
     }
+    let last = spaced.last().copied();
     let mut levels: Vec<Level> = spaced
         .into_iter()
-        .map(|(t, s)| Level {
-            t: t as i32,
-            abar: if s == train_sigmas[t as usize] {
-                usable_abar(abar[t as usize])
-            } else {
-                abar_of(s)
-            },
-        })
+        .map(|(t, _, abar)| Level { t: t as i32, abar })
         .collect();
     levels.push(match cfg.final_sigmas {
         FinalSigmas::SigmaMin => {
@@ -289,17 +294,14 @@ fn levels(schedule: &NoiseSchedule, cfg: &PlanConfig) -> Result<Vec<Level>> {
                     "zero for DDPM, Euler ancestral, Heun and Langevin (sigma_min is for DDIM, DPM-Solver++, UniPC and Euler)",
                 ));
             }
-            let s_min = match (cfg.karras, levels.last()) {
-                (true, Some(l)) => sigma_of(l.abar),
-                _ => train_sigmas[0],
+            // Karras sigmas end at their own smallest level, the others at abar_0.
+            let abar_min = match (cfg.karras, last) {
+                (true, Some((_, s, _))) => abar_of(s),
+                _ => abar.first().copied().unwrap_or(1.0),
             };
             Level {
                 t: 0,
-                abar: if s_min == train_sigmas[0] {
-                    abar.first().copied().unwrap_or(1.0)
-                } else {
-                    abar_of(s_min)
-                },
+                abar: abar_min,
             }
         }
         FinalSigmas::Zero => Level {
