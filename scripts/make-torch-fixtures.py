@@ -487,15 +487,24 @@ def train(model, data, labels, prediction, steps, batch, lr, seed, classes=0, sh
         x0 = data[idx]
         if shape is not None:
             x0 = x0.view(-1, *shape)
-        t = torch.randint(0, T, (batch,))
         eps = torch.randn_like(x0)
-        xt, ab = noised(x0, t, eps)
+        if prediction == "flow_prediction":
+            # Flow matching: x_s = (1 - s) x0 + s eps, s = t / T for t in 1..T, the network
+            # sees t (= s T, as diffusers' FlowMatchEulerDiscreteScheduler feeds it) and
+            # predicts the velocity eps - x0.
+            t = torch.randint(1, T + 1, (batch,))
+            s = (t.float() / T).view(-1, *([1] * (x0.dim() - 1)))
+            xt, goal = (1 - s) * x0 + s * eps, eps - x0
+        else:
+            t = torch.randint(0, T, (batch,))
+            xt, ab = noised(x0, t, eps)
+            goal = target(prediction, x0, eps, ab)
         args = [xt, t]
         if classes:
             y = torch.from_numpy(labels[idx.numpy()])
             drop = torch.rand(batch) < 0.1  # classifier-free guidance: 10% null label
             args.append(torch.where(drop, torch.full_like(y, classes), y))
-        loss = F.mse_loss(model(*args), target(prediction, x0, eps, ab))
+        loss = F.mse_loss(model(*args), goal)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -740,6 +749,18 @@ def main():
 
         ex = (torch.randn(1, 1, 128), torch.tensor([10]))
         build("unet1d", m, ["sample", "timestep"], ex, sig_inputs, [("torchscript", 17), ("dynamo", 20)])
+
+    if not only or "mlp-flow" in only:
+        t0 = time.time()
+        print("mlp-flow: two-moons, flow matching (velocity eps - x0)")
+        m = train(Mlp(), two_moons(20000, np.random.default_rng(7)), None, "flow_prediction", 6000, 256, 2e-3, 7)
+        print(f"  trained in {time.time() - t0:.0f} s")
+
+        def flow_inputs(r, k):
+            return {"x": (r.standard_normal((1, 2)) * 1.5).astype(np.float32), "t": np.array([[1, 17, 250, 501, 733, 1000, 100, 900][k]], dtype=np.int64).reshape(1)}
+
+        ex = (torch.randn(1, 2), torch.tensor([10]))
+        build("mlp-flow", m, ["x", "t"], ex, flow_inputs, [("torchscript", 17), ("dynamo", 20)])
 
 
 if __name__ == "__main__":

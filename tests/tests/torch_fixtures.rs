@@ -4,7 +4,8 @@
 //!   give onnxruntime's output (recorded by the script) to float tolerance;
 //! - `quantize` -> `compile` -> `sample --engine runtime | tract | tract-float` from the CLI;
 //! - the runtime and tract agree bit for bit on every layer of the int8 model;
-//! - int8 quality within 20% of float (sliced W1 for the 2-D MLP and for the 1-D signal
+//! - int8 quality within 20% of float (sliced W1 for the 2-D MLPs, the flow-matching one
+//!   sampled with flow Euler, and for the 1-D signal
 //!   model, against fresh data; Fréchet distance and label accuracy with the digits classifier
 //!   for the U-Nets and the DiT).
 
@@ -48,6 +49,18 @@ const FIXTURES: &[Fixture] = &[
         file: "mlp-dynamo-opset18",
         reference: "mlp",
         prediction: "v",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-flow-torchscript-opset17",
+        reference: "mlp-flow",
+        prediction: "flow",
+        conditional: false,
+    },
+    Fixture {
+        file: "mlp-flow-dynamo-opset20",
+        reference: "mlp-flow",
+        prediction: "flow",
         conditional: false,
     },
     Fixture {
@@ -161,6 +174,19 @@ const FIXTURES: &[Fixture] = &[
 ];
 
 const SAMPLER: &str = "--sampler dpmpp --steps 20 --spacing linspace";
+/// The flow-matching fixture's sampler (Euler needs more steps than DPM-Solver++).
+const FLOW_SAMPLER: &str = "--sampler flow-euler --steps 50";
+
+impl Fixture {
+    /// The sampler options the fixture is quantized, compiled and sampled with.
+    fn sampler(&self) -> &'static str {
+        if self.prediction == "flow" {
+            FLOW_SAMPLER
+        } else {
+            SAMPLER
+        }
+    }
+}
 const GUIDANCE: &str = "2";
 
 fn root() -> PathBuf {
@@ -378,7 +404,7 @@ fn cli_pipeline_runs_and_runtime_matches_tract_on_every_layer() {
             int8.to_str().unwrap(),
             pack.to_str().unwrap(),
         );
-        let mut sampler: Vec<&str> = SAMPLER.split_whitespace().collect();
+        let mut sampler: Vec<&str> = f.sampler().split_whitespace().collect();
         sampler.extend(["--prediction", f.prediction]);
         let guidance: &[&str] = if f.conditional {
             &["--guidance", GUIDANCE]
@@ -446,7 +472,7 @@ fn cli_pipeline_runs_and_runtime_matches_tract_on_every_layer() {
         } else {
             vec![]
         };
-        let plan = sampler_args(SAMPLER).resolve().unwrap().plan().unwrap();
+        let plan = sampler_args(f.sampler()).resolve().unwrap().plan().unwrap();
         let job = Job {
             plan: &plan,
             prediction: model.graph.prediction,
@@ -498,7 +524,7 @@ fn samples(
     labels: &[u16],
     seed: u64,
 ) -> Vec<f32> {
-    let mut args = sampler_args(SAMPLER);
+    let mut args = sampler_args(f.sampler());
     args.prediction = edgediff::onnx::metadata::parse_prediction(f.prediction);
     let guidance = if f.conditional { 2.0 } else { 1.0 };
     let mut l = load(model, engine, &args, guidance).unwrap();
@@ -532,7 +558,7 @@ fn int8_quality_is_within_20_percent_of_float() {
             .collect();
         let int8 = dir.join(format!("{}.int8.onnx", f.file));
         q.push(int8.display().to_string());
-        let mut sampler: Vec<String> = SAMPLER.split_whitespace().map(String::from).collect();
+        let mut sampler: Vec<String> = f.sampler().split_whitespace().map(String::from).collect();
         sampler.extend(["--prediction".into(), f.prediction.into()]);
         q.extend(sampler.iter().cloned());
         if f.conditional {
