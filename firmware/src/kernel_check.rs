@@ -1,6 +1,9 @@
-//! On-device check (feature `kernel-check`): the optimized conv / linear kernels, with the DSP
-//! dot product, against the portable reference kernels on random shapes, zero points and
-//! scales. Prints `kernel check: <outputs> outputs, <mismatches> mismatches`.
+//! On-device check (feature `kernel-check`): the optimized conv / linear kernels (the DSP
+//! assembly kernels, the im2col gather, the FPU requantization) against the portable reference
+//! kernels on random shapes, zero points and scales, and the FPU's `VCVTR` rounding
+//! ([`edgediff_runtime::math::round_to_i32`]) against the portable rounding on 2^20 `f32`
+//! values. Prints `kernel check: <outputs> outputs, <mismatches> mismatches` (the rounded
+//! values counted as outputs).
 
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::kernels::reference::{ConvGeometry, ConvSpec, DenseParams};
@@ -8,8 +11,10 @@ use edgediff_runtime::kernels::{optimized, reference};
 use static_cell::ConstStaticCell;
 
 const X_MAX: usize = 4096;
-const W_MAX: usize = 8192;
+const W_MAX: usize = 16384;
 const Y_MAX: usize = 4096;
+/// Most output channels of a layer (more than one block of 32).
+const OUT_MAX: usize = 48;
 
 static X: ConstStaticCell<[i8; X_MAX]> = ConstStaticCell::new([0; X_MAX]);
 static W: ConstStaticCell<[u8; W_MAX]> = ConstStaticCell::new([0; W_MAX]);
@@ -45,7 +50,9 @@ pub fn run(cases: usize) -> (usize, usize) {
         let k = [1, 3, 3, 5][rng.below(4)];
         let g = if linear {
             // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths.
-            ConvGeometry::linear(1 + rng.below(1100), 1 + rng.below(7))
+            // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths; up to 40
+            // outputs: more than one block of 32 output channels, and odd counts.
+            ConvGeometry::linear(1 + rng.below(1100), 1 + rng.below(40))
         } else {
             // Some grouped (depthwise when one channel per group) and dilated.
             let groups = [1, 1, 2, 4][rng.below(4)];
@@ -61,7 +68,7 @@ pub fn run(cases: usize) -> (usize, usize) {
                     1 + rng.below(10),
                     1 + rng.below(10),
                 ],
-                groups * (1 + rng.below(16 / groups as u32)), // bias holds 16
+                groups * (1 + rng.below(OUT_MAX as u32 / groups as u32)),
             )
         };
         let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
@@ -81,8 +88,8 @@ pub fn run(cases: usize) -> (usize, usize) {
         for v in &mut w[..nw] {
             *v = rng.i8().max(-127) as u8;
         }
-        let mut bias = [0u8; 4 * 16];
-        let mut scales = [0u8; 4 * 16];
+        let mut bias = [0u8; 4 * OUT_MAX];
+        let mut scales = [0u8; 4 * OUT_MAX];
         for c in 0..g.out_c {
             let b = i32::from(rng.i8()) * 97;
             bias[4 * c..4 * c + 4].copy_from_slice(&b.to_le_bytes());
@@ -108,5 +115,23 @@ pub fn run(cases: usize) -> (usize, usize) {
         outputs += ny;
         mismatches += a[..ny].iter().zip(&b[..ny]).filter(|(p, q)| p != q).count();
     }
-    (outputs, mismatches)
+    let (rounded, misrounded) = rounding(&mut rng, 1 << 20);
+    (outputs + rounded, mismatches + misrounded)
+}
+
+/// `round_to_i32` (the FPU's `VCVTR`) against `round_ties_even(x) as i32`: every `f32` of
+/// magnitude up to 128 on a grid of 2^-11 (ties included), then random bit patterns (huge,
+/// tiny, infinite, NaN). Returns (values, mismatches).
+fn rounding(rng: &mut Lcg, n: u32) -> (usize, usize) {
+    use edgediff_runtime::math::{round_ties_even, round_to_i32};
+    let mut mismatches = 0;
+    for i in 0..n {
+        let x = if i < n / 2 {
+            (i as i32 - (n / 4) as i32) as f32 / 4096.0 * 2.0
+        } else {
+            f32::from_bits(rng.next() ^ (rng.next() << 16))
+        };
+        mismatches += usize::from(round_to_i32(x) != round_ties_even(x) as i32);
+    }
+    (n as usize, mismatches)
 }

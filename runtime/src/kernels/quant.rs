@@ -1,6 +1,6 @@
 //! Quantization arithmetic shared by every kernel.
 
-use crate::math::round_ties_even;
+use crate::math::{round_ties_even, round_to_i32};
 
 /// Per-tensor activation quantization: `real = scale * (q - zero_point)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,9 +82,16 @@ impl Rounding {
 
 /// Requantizes an int32 accumulator in `f32`:
 /// `saturate(round_ties_even(acc as f32 * m) + zero_point)`.
+///
+/// The product is rounded to an integer in `f32` ([`round_to_i32`]: one instruction on a
+/// Cortex-M with an FPU) and the zero point added in integers. Adding it in `f32` instead
+/// gives the same result for every finite product (the sum is exact below 2^24, and past it
+/// both saturate); a NaN product (an infinite multiplier times 0) gives the zero point.
 #[inline]
 pub fn requantize(acc: i32, m: f32, zero_point: i32) -> i8 {
-    saturate(round_ties_even(acc as f32 * m) + zero_point as f32)
+    round_to_i32(acc as f32 * m)
+        .saturating_add(zero_point)
+        .clamp(-128, 127) as i8
 }
 
 /// Requantizes an int32 accumulator: `saturate(round_ties_even(acc * m) + zero_point)`, with

@@ -7,16 +7,20 @@
 //!   output row, each kernel tap adds a scaled input row segment into int32 accumulators;
 //! - a grouped conv runs each group as its own dense conv on the group's channels.
 
-use super::dot::{dot_i16_i8, prepare};
+use super::dot::{PAIR_TAPS, PatchPair, dot_pair, dot_rows, prepare};
 use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
-/// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`.
-pub const MAX_PATCH: usize = 1024;
+/// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`, the two
+/// patches of a [`PatchPair`] taken as one.
+pub const MAX_PATCH: usize = 2 * PAIR_TAPS;
 /// Output channels whose multipliers and biases are prepared at once.
 const OC_BLOCK: usize = 32;
-/// Output columns accumulated at once by the fallback (a stack buffer, no heap).
-const CHUNK: usize = 64;
+/// Longest kernel of a one-channel-per-group conv summed directly ([`rows`]) rather than
+/// through im2col patches.
+const DIRECT_TAPS: usize = 32;
+/// Output columns accumulated at once by the fallback (in the sums of a [`Block`]).
+const CHUNK: usize = 2 * OC_BLOCK;
 
 /// One conv call: its operands and the derived sizes both strategies use.
 struct Conv<'a, 'p> {
@@ -77,6 +81,14 @@ pub fn conv2d(
                 .chunks_exact(4 * ocg)
                 .zip(p.w_scales.chunks_exact(4 * ocg)),
         );
+    // The patch and block buffers, made once for all groups (a depthwise conv has one per
+    // channel, and zeroing 2.5 KiB per group cost more than its MACs).
+    let mut pair = PatchPair([[0; PAIR_TAPS]; 2]);
+    let mut block = Block {
+        m: [0.0; OC_BLOCK],
+        bias: [0; OC_BLOCK],
+        acc: [0; 2 * OC_BLOCK],
+    };
     for (((x, y), weights), (bias, w_scales)) in slices.take(groups) {
         let p = DenseParams {
             weights,
@@ -95,10 +107,13 @@ pub fn conv2d(
             lo: if relu { qy.zero_point } else { -128 } as i8,
             rounding,
         };
-        if taps <= MAX_PATCH {
-            patches(&c, y);
+        // One output channel per group (depthwise) with a short kernel: the patch would
+        // serve one dot product, so gathering it costs more than the direct row sums.
+        let direct = ocg == 1 && taps <= DIRECT_TAPS && g.up == 1;
+        if taps <= MAX_PATCH && !direct {
+            patches(&c, &mut pair, &mut block, y);
         } else {
-            rows(&c, y);
+            rows(&c, &mut block.acc, y);
         }
     }
 }
@@ -128,46 +143,122 @@ fn gather_general(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), 
 }
 
 /// Writes the patch of output pixel `(oy, ox)` into `patch` (`x - z`, 0 for padding).
+///
+/// The kernel rows and columns that land inside the input are the same for every input
+/// channel, so they are found once; a pixel near the border zeroes its patch first, then
+/// every pixel copies those row segments.
 fn gather(x: &[i8], z: i32, g: &ConvGeometry, (oy, ox): (usize, usize), patch: &mut [i16]) {
     if g.up > 1 || g.dilation > 1 {
         return gather_general(x, z, g, (oy, ox), patch);
     }
-    let plane = g.in_h * g.in_w;
-    let ix0 = (ox * g.stride).wrapping_sub(g.pad_w);
-    // The kernel's columns all inside the input row: copy a contiguous segment.
-    let inside = ox * g.stride >= g.pad_w && ix0 + g.k_w <= g.in_w;
-    let mut rows = patch.chunks_exact_mut(g.k_w);
-    for ic in 0..g.in_c {
-        let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
-        for ky in 0..g.k_h {
-            let Some(dst) = rows.next() else { return };
-            let iy = (oy * g.stride + ky).wrapping_sub(g.pad_h);
-            let row = if iy < g.in_h {
-                x_ic.get(iy * g.in_w..(iy + 1) * g.in_w)
-            } else {
-                None
-            };
-            match row {
-                None => dst.fill(0),
-                Some(r) if inside => {
-                    let src = r.get(ix0..ix0 + g.k_w).unwrap_or(&[]);
-                    for (d, &v) in dst.iter_mut().zip(src) {
-                        *d = (i32::from(v) - z) as i16;
-                    }
-                }
-                Some(r) => {
-                    for (kx, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * g.stride + kx).wrapping_sub(g.pad_w);
-                        *d = r.get(ix).map_or(0, |&v| (i32::from(v) - z) as i16);
+    let (plane, in_w, k_h, k_w) = (g.in_h * g.in_w, g.in_w, g.k_h, g.k_w);
+    // Input row / column of kernel row / column 0 (may be outside), and the kernel rows
+    // ky_lo..ky_hi and columns kx_lo..kx_hi that land inside.
+    let inside = |o: usize, pad: usize, k: usize, size: usize| {
+        let i0 = (o * g.stride) as isize - pad as isize;
+        let lo = (-i0).clamp(0, k as isize);
+        let hi = (size as isize - i0).clamp(lo, k as isize);
+        (i0, lo as usize, hi as usize)
+    };
+    let (iy0, ky_lo, ky_hi) = inside(oy, g.pad_h, k_h, g.in_h);
+    let (ix0, kx_lo, kx_hi) = inside(ox, g.pad_w, k_w, in_w);
+    if ky_hi - ky_lo < k_h || kx_hi - kx_lo < k_w {
+        patch.fill(0);
+    }
+    let len = kx_hi - kx_lo;
+    if len == 0 {
+        return;
+    }
+    // The first copied input value of channel 0 and its place in the patch; from there,
+    // channels are `plane` (input) and `k_h * k_w` (patch) apart, rows `in_w` and `k_w`.
+    let src = ((iy0 + ky_lo as isize) * in_w as isize + ix0 + kx_lo as isize) as usize;
+    let rows = Rows {
+        src: [src, plane, in_w],
+        dst: [ky_lo * k_w + kx_lo, k_h * k_w, k_w],
+        channels: g.in_c,
+        rows: ky_hi - ky_lo,
+        len,
+    };
+    copy_rows(x, patch, &rows, z as i16);
+}
+
+/// Row segments to copy from an input into a patch: `channels x rows` segments of `len`
+/// values; `src` / `dst` are the first index, the step between channels and the step between
+/// rows.
+struct Rows {
+    src: [usize; 3],
+    dst: [usize; 3],
+    channels: usize,
+    rows: usize,
+    len: usize,
+}
+
+impl Rows {
+    /// One past the last index the segments touch, for the layout `[first, channel, row]`
+    /// (`None` on overflow).
+    fn end(&self, [first, channel, row]: [usize; 3]) -> Option<usize> {
+        let last_channel = (self.channels - 1).checked_mul(channel)?;
+        let last_row = (self.rows - 1).checked_mul(row)?;
+        first
+            .checked_add(last_channel)?
+            .checked_add(last_row)?
+            .checked_add(self.len)
+    }
+}
+
+/// `patch[d] = x[s] - z` over the segments of `r`: the hot loop of the im2col gather. Indexing
+/// is unchecked after one check of the segments' last indices against both slices (a copy
+/// per 3-tap row with checks cost 40 instructions on the Cortex-M4, 9 without); segments out
+/// of bounds, which a validated geometry never gives, copy nothing.
+#[allow(unsafe_code)]
+fn copy_rows(x: &[i8], patch: &mut [i16], r: &Rows, z: i16) {
+    if r.channels == 0 || r.rows == 0 || r.len == 0 {
+        return;
+    }
+    let fits = |end: Option<usize>, len: usize| end.is_some_and(|e| e <= len);
+    if !fits(r.end(r.src), x.len()) || !fits(r.end(r.dst), patch.len()) {
+        return;
+    }
+    let (xp, pp) = (x.as_ptr(), patch.as_mut_ptr());
+    if r.rows == 1 && r.len == 1 {
+        // A 1x1 kernel (a linear layer): one value per channel.
+        let (mut s, mut d) = (r.src[0], r.dst[0]);
+        for _ in 0..r.channels {
+            // SAFETY: as below, with one row of one value per channel.
+            unsafe { *pp.add(d) = i16::from(*xp.add(s)) - z };
+            s += r.src[1];
+            d += r.dst[1];
+        }
+        return;
+    }
+    for c in 0..r.channels {
+        let (mut s, mut d) = (r.src[0] + c * r.src[1], r.dst[0] + c * r.dst[1]);
+        for _ in 0..r.rows {
+            // SAFETY: s + i and d + i stay below the ends checked above (channel c and
+            // row at most channels - 1 and rows - 1, i below len), which are within the
+            // slices' lengths.
+            unsafe {
+                if r.len == 3 {
+                    *pp.add(d) = i16::from(*xp.add(s)) - z;
+                    *pp.add(d + 1) = i16::from(*xp.add(s + 1)) - z;
+                    *pp.add(d + 2) = i16::from(*xp.add(s + 2)) - z;
+                } else {
+                    for i in 0..r.len {
+                        *pp.add(d + i) = i16::from(*xp.add(s + i)) - z;
                     }
                 }
             }
+            s += r.src[2];
+            d += r.dst[2];
         }
     }
 }
 
-/// im2col: one patch per output pixel, one dot product per output channel.
-fn patches(c: &Conv<'_, '_>, y: &mut [i8]) {
+/// im2col: one patch per output pixel, gathered once and used by every block of
+/// [`OC_BLOCK`] output channels; pixels go two at a time through [`dot_pair`] (each weight
+/// row read once for both), a last odd pixel and patches longer than [`PAIR_TAPS`] one at a
+/// time through [`dot_rows`].
+fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i8]) {
     let Conv {
         x,
         qx,
@@ -180,32 +271,89 @@ fn patches(c: &Conv<'_, '_>, y: &mut [i8]) {
         ..
     } = *c;
     let (out_w, out_plane) = (c.out_w, c.out_h * c.out_w);
-    let mut buf = [0i16; MAX_PATCH];
-    let patch = &mut buf[..taps];
-    let mut m = [0f32; OC_BLOCK];
-    let mut bias = [0i32; OC_BLOCK];
-    for oc0 in (0..g.out_c).step_by(OC_BLOCK) {
-        let n = OC_BLOCK.min(g.out_c - oc0);
-        for j in 0..n {
-            m[j] = multiplier(qx.scale, read_f32(p.w_scales, oc0 + j), qy.scale);
-            bias[j] = read_i32(p.bias, oc0 + j);
-        }
-        let w_block = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
-        for pix in 0..out_plane {
+    let blocks = g.out_c.div_ceil(OC_BLOCK);
+    if blocks == 1 {
+        block.load(c, 0);
+    }
+    let mut pix = 0;
+    while pix < out_plane {
+        let two = taps <= PAIR_TAPS && pix + 1 < out_plane;
+        if two {
+            for (k, patch) in pair.0.iter_mut().enumerate() {
+                let patch = &mut patch[..taps];
+                gather(
+                    x,
+                    qx.zero_point,
+                    g,
+                    ((pix + k) / out_w, (pix + k) % out_w),
+                    patch,
+                );
+                prepare(patch);
+            }
+        } else {
+            let patch = pair.0.as_flattened_mut().get_mut(..taps).unwrap_or(&mut []);
             gather(x, qx.zero_point, g, (pix / out_w, pix % out_w), patch);
             prepare(patch);
-            for (j, w_oc) in w_block.chunks_exact(taps).enumerate() {
-                let acc = bias[j] + dot_i16_i8(patch, w_oc);
-                if let Some(o) = y.get_mut((oc0 + j) * out_plane + pix) {
-                    *o = rounding.requantize(acc, m[j], qy.zero_point).max(lo);
+        }
+        for b in 0..blocks {
+            let (oc0, n) = if blocks == 1 {
+                (0, g.out_c)
+            } else {
+                block.load(c, b * OC_BLOCK)
+            };
+            let w = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
+            let k = if two { 2 } else { 1 };
+            let sums = &mut block.acc[..k * n];
+            if two {
+                dot_pair(pair, taps, w, sums);
+            } else {
+                dot_rows(pair.0.as_flattened().get(..taps).unwrap_or(&[]), w, sums);
+            }
+            // Output (oc0 + j, pix + i) is at (oc0 + j) * out_plane + pix + i; its sum at
+            // k * j + i.
+            let ys = y.get_mut(oc0 * out_plane + pix..).unwrap_or(&mut []);
+            for i in 0..k {
+                let outs = ys
+                    .get_mut(i..)
+                    .unwrap_or(&mut [])
+                    .iter_mut()
+                    .step_by(out_plane);
+                let sums = sums.get(i..).unwrap_or(&[]).iter().step_by(k);
+                let consts = block.m.iter().zip(&block.bias);
+                for ((o, &sum), (&m, &bias)) in outs.zip(sums).zip(consts) {
+                    *o = rounding.requantize(bias + sum, m, qy.zero_point).max(lo);
                 }
             }
         }
+        pix += if two { 2 } else { 1 };
+    }
+}
+
+/// The requantization constants of one block of output channels and its sums.
+struct Block {
+    /// Multipliers.
+    m: [f32; OC_BLOCK],
+    /// Biases.
+    bias: [i32; OC_BLOCK],
+    /// Sums of two pixels (interleaved) or of one.
+    acc: [i32; 2 * OC_BLOCK],
+}
+
+impl Block {
+    /// Loads the constants of the block starting at output channel `oc0`; returns it and its
+    /// length.
+    fn load(&mut self, c: &Conv<'_, '_>, oc0: usize) -> (usize, usize) {
+        let n = OC_BLOCK.min(c.g.out_c.saturating_sub(oc0));
+        for j in 0..n {
+            self.m[j] = multiplier(c.qx.scale, read_f32(c.p.w_scales, oc0 + j), c.qy.scale);
+            self.bias[j] = read_i32(c.p.bias, oc0 + j);
+        }
+        (oc0, n)
     }
 }
 
 /// The fallback for long patches: row segments accumulated per kernel tap.
-fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
+fn rows(c: &Conv<'_, '_>, acc: &mut [i32; CHUNK], y: &mut [i8]) {
     let Conv {
         x,
         qx,
@@ -229,7 +377,7 @@ fn rows(c: &Conv<'_, '_>, y: &mut [i8]) {
             for (c0, y_chunk) in y_row.chunks_mut(CHUNK).enumerate() {
                 let ox0 = c0 * CHUNK;
                 let n = y_chunk.len();
-                let mut acc = [bias; CHUNK];
+                acc.fill(bias);
                 for (ic, w_ic) in w_oc.chunks_exact(g.k_h * g.k_w).enumerate() {
                     let x_ic = x.get(ic * plane..(ic + 1) * plane).unwrap_or(&[]);
                     for (ky, w_row) in w_ic.chunks_exact(g.k_w).enumerate() {
@@ -312,7 +460,11 @@ mod tests {
                 1 + case % 3 / 2
             };
             let one_d = !linear && case % 6 == 4;
-            let icg = if long {
+            // Long patches: past MAX_PATCH (the row fallback) or between PAIR_TAPS and
+            // MAX_PATCH (one pixel at a time).
+            let icg = if long && case % 20 == 5 {
+                60 + (rng.next() % 40) as usize
+            } else if long {
                 120 + (rng.next() % 9) as usize
             } else {
                 1 + (rng.next() % 5) as usize
@@ -335,7 +487,8 @@ mod tests {
                 } else {
                     1 + (rng.next() % 80) as usize
                 },
-                out_c: groups * (1 + (rng.next() % 4) as usize),
+                // Some with more than one block of OC_BLOCK output channels.
+                out_c: groups * (1 + (rng.next() % if case % 8 == 1 { 40 } else { 4 }) as usize),
                 k_h,
                 k_w,
                 stride: if linear || stuffed { 1 } else { stride },

@@ -5,13 +5,30 @@
 //! - Portable (default): a plain iterator sum, which LLVM turns into widening multiply-adds
 //!   (`pmaddwd` on x86_64; with `std` on an AVX2 CPU the same code compiled for AVX2 is
 //!   picked at run time). [`prepare`] does nothing.
-//! - Cortex-M DSP extension (feature `dsp`, for ARMv7E-M such as the Cortex-M4F and M7, or
-//!   ARMv8-M Mainline with DSP): `SMLAD` does two 16 x 16 multiply-adds in one instruction, and
-//!   `SXTB16` widens bytes 0 and 2 (or, rotated, 1 and 3) of a weight word into two
-//!   halfwords. So that each patch word lines up with those weight pairs, [`prepare`] stores
-//!   every full group of four taps as `[a0, a2, a1, a3]`; a remainder of fewer than four
-//!   taps stays in order and is summed plainly. The accumulator cannot overflow: the pack
-//!   reader bounds every layer's accumulator below 2^31.
+//! - Cortex-M DSP extension (feature `dsp`, [`super::dsp`]): so that each patch word lines up
+//!   with the weight pairs `SXTB16` makes, [`prepare`] stores every full group of four taps
+//!   as `[a0, a2, a1, a3]`; a remainder of fewer than four taps stays in order and is summed
+//!   plainly. The blocked forms ([`dot_pair`], [`dot_rows`]) run the assembly kernels on the
+//!   full groups. The accumulator cannot overflow: the pack reader bounds every layer's
+//!   accumulator below 2^31.
+//!
+//! Besides the single dot product there are the two blocked forms the conv kernel uses: two
+//! output pixels against the rows of a block of output channels ([`dot_pair`]), and one pixel
+//! against them ([`dot_rows`]).
+
+#[cfg(feature = "dsp")]
+use super::dsp;
+
+/// Taps of each patch of a [`PatchPair`].
+pub const PAIR_TAPS: usize = 512;
+
+/// Two gathered patches, one per output pixel, the second at a fixed offset from the first
+/// (the DSP kernel addresses it so), 8-byte aligned.
+#[repr(C, align(8))]
+pub struct PatchPair(pub [[i16; PAIR_TAPS]; 2]);
+
+#[cfg(feature = "dsp")]
+const _: () = assert!(PAIR_TAPS * 2 == dsp::PAIR_OFFSET);
 
 /// Reorders a gathered patch for [`dot_i16_i8`] (the DSP pair layout; a no-op otherwise).
 #[inline]
@@ -94,46 +111,67 @@ fn pair(lo: i16, hi: i16) -> u32 {
 #[cfg(all(feature = "dsp", not(target_arch = "arm")))]
 compile_error!("the `dsp` feature needs an ARM target with the DSP extension (e.g. thumbv7em)");
 
-/// The three DSP instructions, one `asm!` each.
-#[cfg(all(feature = "dsp", target_arch = "arm"))]
-#[allow(unsafe_code)]
-mod dsp {
-    use core::arch::asm;
-
-    /// `acc + a.lo * b.lo + a.hi * b.hi` (signed halfwords).
-    #[inline(always)]
-    pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-        let r: i32;
-        // SAFETY: SMLAD reads three registers and writes one; no memory, no stack, no flags
-        // that Rust relies on (it may set Q, which nothing here reads).
-        unsafe {
-            asm!("smlad {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
-                 c = in(reg) acc, options(pure, nomem, nostack, preserves_flags));
-        }
-        r
+/// `out[2 r + k] = dot(patch k of pair, weight row r)` for the rows `r` of `taps` weights
+/// each in `w` (as many as `out` has room for), both patches laid out by [`prepare`].
+pub fn dot_pair(pair: &PatchPair, taps: usize, w: &[u8], out: &mut [i32]) {
+    if taps == 0 || taps > PAIR_TAPS {
+        return out.fill(0);
     }
-
-    /// Sign-extends bytes 0 and 2 of `x` into the two halfwords.
-    #[inline(always)]
-    pub fn sxtb16(x: u32) -> u32 {
-        let r: u32;
-        // SAFETY: register-only, as above.
-        unsafe {
-            asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x,
-                 options(pure, nomem, nostack, preserves_flags));
+    let rows = (out.len() / 2).min(w.len() / taps);
+    #[cfg(feature = "dsp")]
+    let done = {
+        let (groups, even) = (taps / 4, rows - rows % 2);
+        if groups > 0
+            && even > 0
+            && dsp::pair_rows(pair.0.as_flattened(), w, taps, groups, &mut out[..2 * even])
+        {
+            for (r, row) in w.chunks_exact(taps).take(even).enumerate() {
+                for (k, patch) in pair.0.iter().enumerate() {
+                    out[2 * r + k] += plain(&patch[4 * groups..taps], &row[4 * groups..]);
+                }
+            }
+            even
+        } else {
+            0
         }
-        r
+    };
+    #[cfg(not(feature = "dsp"))]
+    let done = 0;
+    for (r, row) in w.chunks_exact(taps).enumerate().take(rows).skip(done) {
+        for (k, patch) in pair.0.iter().enumerate() {
+            out[2 * r + k] = dot_i16_i8(&patch[..taps], row);
+        }
     }
+}
 
-    /// Sign-extends bytes 1 and 3 of `x` into the two halfwords.
-    #[inline(always)]
-    pub fn sxtb16_ror8(x: u32) -> u32 {
-        let r: u32;
-        // SAFETY: register-only, as above.
-        unsafe {
-            asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x,
-                 options(pure, nomem, nostack, preserves_flags));
+/// `out[r] = dot(patch, weight row r)` for the rows `r` of `patch.len()` weights each in `w`
+/// (as many as `out` has room for), the patch laid out by [`prepare`].
+pub fn dot_rows(patch: &[i16], w: &[u8], out: &mut [i32]) {
+    let taps = patch.len();
+    if taps == 0 {
+        return out.fill(0);
+    }
+    let rows = out.len().min(w.len() / taps);
+    #[cfg(feature = "dsp")]
+    let done = {
+        let (groups, quads) = (taps / 4, rows - rows % 4);
+        if groups > 0 && quads > 0 && dsp::quad_rows(patch, w, taps, groups, &mut out[..quads]) {
+            for (o, row) in out.iter_mut().zip(w.chunks_exact(taps)).take(quads) {
+                *o += plain(&patch[4 * groups..], &row[4 * groups..]);
+            }
+            quads
+        } else {
+            0
         }
-        r
+    };
+    #[cfg(not(feature = "dsp"))]
+    let done = 0;
+    for (o, row) in out
+        .iter_mut()
+        .zip(w.chunks_exact(taps))
+        .take(rows)
+        .skip(done)
+    {
+        *o = dot_i16_i8(patch, row);
     }
 }

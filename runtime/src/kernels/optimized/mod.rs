@@ -6,6 +6,8 @@
 
 mod conv;
 mod dot;
+#[cfg(feature = "dsp")]
+mod dsp;
 mod matmul;
 
 pub use conv::conv2d;
