@@ -1,6 +1,6 @@
 //! Quantization arithmetic shared by every kernel.
 
-use crate::math::{round_ties_even, round_to_i32};
+use crate::math::round_to_i32;
 
 /// Per-tensor activation quantization: `real = scale * (q - zero_point)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,7 +21,7 @@ impl QParams {
     /// the compiler hoists the reciprocal, leaving one multiply per value.
     #[inline]
     pub fn quantize(&self, x: f32) -> i8 {
-        saturate(round_ties_even(x * (1.0 / self.scale)) + self.zero_point as f32)
+        round_saturate(x * (1.0 / self.scale), self.zero_point)
     }
 
     /// Dequantizes one value: `(q - zero_point) * scale`.
@@ -35,6 +35,20 @@ impl QParams {
 #[inline]
 pub fn saturate(v: f32) -> i8 {
     v.clamp(-128.0, 127.0) as i8
+}
+
+/// `saturate(round_ties_even(v) + zero_point)`: the last step of every quantization.
+///
+/// The value is rounded to an integer in `f32` ([`round_to_i32`]: one instruction on a
+/// Cortex-M with an FPU) and the zero point added in integers. Adding it in `f32` instead
+/// gives the same result for every `v`: the sum is exact below 2^24, past it both saturate,
+/// and NaN gives 0 either way.
+#[inline(always)]
+pub fn round_saturate(v: f32, zero_point: i32) -> i8 {
+    if v.is_nan() {
+        return 0;
+    }
+    round_to_i32(v).saturating_add(zero_point).clamp(-128, 127) as i8
 }
 
 /// The requantization multiplier of a matmul or conv output channel: `s_x * s_w / s_y`. The
@@ -81,17 +95,10 @@ impl Rounding {
 }
 
 /// Requantizes an int32 accumulator in `f32`:
-/// `saturate(round_ties_even(acc as f32 * m) + zero_point)`.
-///
-/// The product is rounded to an integer in `f32` ([`round_to_i32`]: one instruction on a
-/// Cortex-M with an FPU) and the zero point added in integers. Adding it in `f32` instead
-/// gives the same result for every finite product (the sum is exact below 2^24, and past it
-/// both saturate); a NaN product (an infinite multiplier times 0) gives the zero point.
+/// `saturate(round_ties_even(acc as f32 * m) + zero_point)` ([`round_saturate`]).
 #[inline]
 pub fn requantize(acc: i32, m: f32, zero_point: i32) -> i8 {
-    round_to_i32(acc as f32 * m)
-        .saturating_add(zero_point)
-        .clamp(-128, 127) as i8
+    round_saturate(acc as f32 * m, zero_point)
 }
 
 /// Requantizes an int32 accumulator: `saturate(round_ties_even(acc * m) + zero_point)`, with
@@ -150,6 +157,7 @@ pub fn read_f32(bytes: &[u8], i: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::round_ties_even;
 
     #[test]
     fn quantize_rounds_half_to_even_and_saturates() {
@@ -166,11 +174,34 @@ mod tests {
         assert_eq!(requantize(5, 0.5, 10), 12); // 2.5 -> 2
         assert_eq!(requantize(7, 0.5, 10), 14); // 3.5 -> 4
         assert_eq!(requantize(i32::MAX, 1.0, 0), 127);
+        assert_eq!(requantize(0, f32::INFINITY, 9), 0); // NaN product
+        assert_eq!(requantize(-1, f32::INFINITY, 9), -128);
         assert_eq!(requantize_exact(-7, 0.5, 0), -4); // -3.5 -> -4
         assert_eq!(requantize_exact(-5, 0.5, 0), -2); // -2.5 -> -2
         assert_eq!(requantize_exact(3, 1e30, 0), 127);
         assert_eq!(requantize_exact(-3, f32::INFINITY, 0), -128);
         assert_eq!(requantize_exact(3, 0.0, 5), 5);
+    }
+
+    #[test]
+    fn round_saturate_is_the_f32_formula() {
+        // Integer zero-point addition against the f32 one, on a grid of quarters (ties) over
+        // the range that matters, then on random bit patterns (huge, tiny, infinite, NaN).
+        let f32_formula = |v: f32, z: i32| saturate(round_ties_even(v) + z as f32);
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        for z in [-128, -37, 0, 1, 127] {
+            for i in -2_000..2_000 {
+                let v = i as f32 * 0.25;
+                assert_eq!(round_saturate(v, z), f32_formula(v, z), "{v} {z}");
+            }
+            for _ in 0..200_000 {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let v = f32::from_bits(s as u32);
+                assert_eq!(round_saturate(v, z), f32_formula(v, z), "{v:e} {z}");
+            }
+        }
     }
 
     #[test]

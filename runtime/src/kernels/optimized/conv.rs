@@ -7,7 +7,9 @@
 //!   output row, each kernel tap adds a scaled input row segment into int32 accumulators;
 //! - a grouped conv runs each group as its own dense conv on the group's channels.
 
-use super::dot::{PAIR_TAPS, PatchPair, dot_pair, dot_rows, prepare};
+use super::dot::{
+    Int8Out, PAIR_TAPS, PatchPair, dot_pair, dot_pair_int8, dot_rows, dot_rows_int8, prepare,
+};
 use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
@@ -303,15 +305,40 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
             };
             let w = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
             let k = if two { 2 } else { 1 };
-            let sums = &mut block.acc[..k * n];
+            let patch = pair.0.as_flattened().get(..taps).unwrap_or(&[]);
+            // Output (oc0 + j, pix + i) is at (oc0 + j) * out_plane + pix + i.
+            let ys = y.get_mut(oc0 * out_plane + pix..).unwrap_or(&mut []);
+            // The kernel requantizes what rows it can (the f32 rounding only); the rest are
+            // summed, then requantized here.
+            let done = if rounding == Rounding::F32 {
+                let q = Int8Out {
+                    y: &mut *ys,
+                    stride: out_plane,
+                    bias: &block.bias[..n],
+                    m: &block.m[..n],
+                    zero_point: qy.zero_point,
+                    lo,
+                };
+                if two {
+                    dot_pair_int8(pair, taps, w, n, q)
+                } else {
+                    dot_rows_int8(patch, w, n, q)
+                }
+            } else {
+                0
+            };
+            if done == n {
+                continue;
+            }
+            let w = w.get(done * taps..).unwrap_or(&[]);
+            let sums = &mut block.acc[..k * (n - done)];
             if two {
                 dot_pair(pair, taps, w, sums);
             } else {
-                dot_rows(pair.0.as_flattened().get(..taps).unwrap_or(&[]), w, sums);
+                dot_rows(patch, w, sums);
             }
-            // Output (oc0 + j, pix + i) is at (oc0 + j) * out_plane + pix + i; its sum at
-            // k * j + i.
-            let ys = y.get_mut(oc0 * out_plane + pix..).unwrap_or(&mut []);
+            // The sum of output (oc0 + done + j, pix + i) is at k * j + i.
+            let ys = ys.get_mut(done * out_plane..).unwrap_or(&mut []);
             for i in 0..k {
                 let outs = ys
                     .get_mut(i..)
@@ -319,7 +346,7 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
                     .iter_mut()
                     .step_by(out_plane);
                 let sums = sums.get(i..).unwrap_or(&[]).iter().step_by(k);
-                let consts = block.m.iter().zip(&block.bias);
+                let consts = block.m.iter().zip(&block.bias).skip(done);
                 for ((o, &sum), (&m, &bias)) in outs.zip(sums).zip(consts) {
                     *o = rounding.requantize(bias + sum, m, qy.zero_point).max(lo);
                 }

@@ -121,9 +121,8 @@ pub fn dot_pair(pair: &PatchPair, taps: usize, w: &[u8], out: &mut [i32]) {
     #[cfg(feature = "dsp")]
     let done = {
         let (groups, even) = (taps / 4, rows - rows % 2);
-        if groups > 0
-            && even > 0
-            && dsp::pair_rows(pair.0.as_flattened(), w, taps, groups, &mut out[..2 * even])
+        let out_even = dsp::Out::Sums(&mut out[..2 * even]);
+        if even > 0 && dsp::pair_rows(pair.0.as_flattened(), w, (taps, groups, even / 2), out_even)
         {
             for (r, row) in w.chunks_exact(taps).take(even).enumerate() {
                 for (k, patch) in pair.0.iter().enumerate() {
@@ -155,7 +154,8 @@ pub fn dot_rows(patch: &[i16], w: &[u8], out: &mut [i32]) {
     #[cfg(feature = "dsp")]
     let done = {
         let (groups, quads) = (taps / 4, rows - rows % 4);
-        if groups > 0 && quads > 0 && dsp::quad_rows(patch, w, taps, groups, &mut out[..quads]) {
+        let out_quads = dsp::Out::Sums(&mut out[..quads]);
+        if quads > 0 && dsp::quad_rows(patch, w, (taps, groups, quads / 4), out_quads) {
             for (o, row) in out.iter_mut().zip(w.chunks_exact(taps)).take(quads) {
                 *o += plain(&patch[4 * groups..], &row[4 * groups..]);
             }
@@ -173,5 +173,69 @@ pub fn dot_rows(patch: &[i16], w: &[u8], out: &mut [i32]) {
         .skip(done)
     {
         *o = dot_i16_i8(patch, row);
+    }
+}
+
+/// Outputs requantized by the blocked kernels themselves: row `r`, pixel `i` becomes
+/// `max(requantize(bias[r] + sum, m[r], zero_point), lo)` at `y[r * stride + i]`
+/// ([`crate::kernels::quant::requantize`]). Only the DSP kernels read it.
+#[cfg_attr(not(feature = "dsp"), allow(dead_code))]
+pub struct Int8Out<'a> {
+    /// The outputs.
+    pub y: &'a mut [i8],
+    /// Elements between the outputs of two rows.
+    pub stride: usize,
+    /// One bias per row.
+    pub bias: &'a [i32],
+    /// One multiplier per row.
+    pub m: &'a [f32],
+    /// Output zero point.
+    pub zero_point: i32,
+    /// The lowest output.
+    pub lo: i8,
+}
+
+/// [`dot_pair`] requantized into `q` by the kernel, for as many of the first `rows` weight
+/// rows as it can: the DSP kernel takes an even number of rows when the taps are a multiple
+/// of 4 and every multiplier is finite. Returns the rows done (0 without DSP); the caller
+/// sums and requantizes the rest.
+pub fn dot_pair_int8(
+    pair: &PatchPair,
+    taps: usize,
+    w: &[u8],
+    rows: usize,
+    q: Int8Out<'_>,
+) -> usize {
+    #[cfg(feature = "dsp")]
+    {
+        let even = rows - rows % 2;
+        let shape = (taps, taps / 4, even / 2);
+        let ok = taps % 4 == 0
+            && taps <= PAIR_TAPS
+            && even > 0
+            && dsp::pair_rows(pair.0.as_flattened(), w, shape, dsp::Out::Int8(q));
+        if ok { even } else { 0 }
+    }
+    #[cfg(not(feature = "dsp"))]
+    {
+        let _ = (pair, taps, w, rows, q);
+        0
+    }
+}
+
+/// [`dot_rows`] requantized into `q` by the kernel, as [`dot_pair_int8`] (the DSP kernel
+/// takes a multiple of 4 rows).
+pub fn dot_rows_int8(patch: &[i16], w: &[u8], rows: usize, q: Int8Out<'_>) -> usize {
+    #[cfg(feature = "dsp")]
+    {
+        let (taps, quads) = (patch.len(), rows - rows % 4);
+        let shape = (taps, taps / 4, quads / 4);
+        let ok = taps % 4 == 0 && quads > 0 && dsp::quad_rows(patch, w, shape, dsp::Out::Int8(q));
+        if ok { quads } else { 0 }
+    }
+    #[cfg(not(feature = "dsp"))]
+    {
+        let _ = (patch, w, rows, q);
+        0
     }
 }

@@ -21,8 +21,8 @@
 //! QuantizeLinear with scale 1), with [`variance_offset`] and [`affine`] as its constants, so
 //! tract and the device compute identical bits.
 
-use crate::kernels::quant::{QParams, read_f32, saturate};
-use crate::math::{round_ties_even, sqrt};
+use crate::kernels::quant::{QParams, read_f32, round_saturate};
+use crate::math::sqrt;
 
 /// Shape of a GroupNorm over one sample `[channels, plane]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -131,7 +131,7 @@ pub fn group_norm(
             let a = inv * gs;
             for (o, v) in y_c.iter_mut().zip(x_c) {
                 let u = n32.wrapping_mul(i32::from(*v)).wrapping_sub(offset) as f32;
-                *o = saturate(round_ties_even(u * a + bs) + qy.zero_point as f32);
+                *o = round_saturate(u * a + bs, qy.zero_point);
             }
         }
     }
