@@ -7,6 +7,7 @@
 //!   instead of noise, with `EDGEDIFF_NOISE_STD` (denoise signals carrying that much noise) or
 //!   `EDGEDIFF_STRENGTH` (SDEdit), as `edgediff sample --init --noise-std | --strength`.
 //! - `EDGEDIFF_STACK_BYTES` (16384): RAM kept for the stack when checking the budget.
+//! - `EDGEDIFF_CMSIS_NN_LIB` (feature `cmsis-nn` only): the CMSIS-NN static library to link.
 //!
 //! The pack is parsed and validated here, on the host, with the runtime itself: the arena and
 //! sampler buffers become `static`s of exactly the recorded size, and the build fails with the
@@ -110,6 +111,22 @@ fn signal_start<T: StepTable + ?Sized>(table: &T, len: usize) -> (Vec<u32>, Opti
     (values, Some(start))
 }
 
+/// Links the CMSIS-NN static library named by `EDGEDIFF_CMSIS_NN_LIB` (feature `cmsis-nn`).
+fn link_cmsis_nn() {
+    let lib = var("EDGEDIFF_CMSIS_NN_LIB").map(PathBuf::from).unwrap_or_else(|| {
+        fail("feature cmsis-nn needs EDGEDIFF_CMSIS_NN_LIB=libcmsisnn.a (scripts/cmsis-nn.sh)")
+    });
+    let (Some(dir), Some(name)) = (lib.parent(), lib.file_stem().and_then(|s| s.to_str())) else {
+        fail(&format!("EDGEDIFF_CMSIS_NN_LIB {}: not a library path", lib.display()))
+    };
+    if !lib.is_file() {
+        fail(&format!("EDGEDIFF_CMSIS_NN_LIB {}: no such file", lib.display()));
+    }
+    println!("cargo::rerun-if-changed={}", lib.display());
+    println!("cargo::rustc-link-search={}", dir.display());
+    println!("cargo::rustc-link-lib=static={}", name.trim_start_matches("lib"));
+}
+
 fn main() {
     let cargo_dir = |name| {
         PathBuf::from(env::var(name).unwrap_or_else(|_| fail(&format!("cargo sets {name}"))))
@@ -121,6 +138,9 @@ fn main() {
     fs::copy(&memory_x, out.join("memory.x"))
         .unwrap_or_else(|e| fail(&format!("copying memory.x to {}: {e}", out.display())));
     println!("cargo::rustc-link-search={}", out.display());
+    if env::var_os("CARGO_FEATURE_CMSIS_NN").is_some() {
+        link_cmsis_nn();
+    }
 
     let pack_path = var("EDGEDIFF_PACK")
         .map(PathBuf::from)

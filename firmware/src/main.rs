@@ -16,6 +16,8 @@
 #![no_main]
 
 mod board;
+#[cfg(feature = "cmsis-nn")]
+mod cmsis_nn;
 mod counting;
 #[cfg(feature = "kernel-check")]
 mod kernel_check;
@@ -83,12 +85,14 @@ fn sample(board: &mut board::Board) -> edgediff_runtime::Result<()> {
     );
     let mut engine = Engine::<{ config::OPS }>::with_ops(pack, ARENA.take())?;
     profile::ops(&mut engine, board)?;
+    #[cfg(feature = "cmsis-nn")]
+    cmsis_nn::compare(&engine, board);
     let schedule = pack.schedule();
     let cfg = meta.sampler_config();
     let sampler = Sampler::new(&schedule, cfg, config::SAMPLE_LEN)?;
     let mut state = sampler.state(X.take(), MODEL_OUT.take(), HISTORY.take())?;
     let mut noise = GaussianNoise::new(config::SEED);
-    let mut net = Counting::new(engine, &*board);
+    let mut net = Counting::new(&mut engine, &*board);
 
     let start = board.now();
     let first = match config::START {

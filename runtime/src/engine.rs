@@ -4,6 +4,7 @@
 //! the offsets the host's planner chose. [`Engine::new`] checks the arena against the pack's
 //! recorded requirement, so a too-small buffer is an error before anything runs.
 
+use crate::kernels::optimized::ConvScratch;
 use crate::kernels::quant::QParams;
 use crate::kernels::reference as k;
 use crate::ops::{self, Io, OpSet, internal};
@@ -29,6 +30,8 @@ pub struct Engine<'p, 'a, const OPS: u32 = { OpSet::ALL }> {
     pack: Pack<'p>,
     arena: &'a mut [i8],
     kernels: Kernels,
+    /// The conv kernel's patch and per-channel buffers, made once here rather than per call.
+    scratch: ConvScratch,
 }
 
 impl<'p, 'a> Engine<'p, 'a> {
@@ -59,6 +62,7 @@ impl<'p, 'a, const OPS: u32> Engine<'p, 'a, OPS> {
             pack,
             arena,
             kernels: Kernels::default(),
+            scratch: ConvScratch::new(),
         })
     }
 
@@ -168,6 +172,7 @@ impl<'p, 'a, const OPS: u32> Engine<'p, 'a, OPS> {
             o,
             pack: &self.pack,
             kernels: self.kernels,
+            scratch: &mut self.scratch,
             step,
             label,
             out_t,

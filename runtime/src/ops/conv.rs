@@ -6,6 +6,7 @@
 use super::{Check, Reads, Run};
 use crate::Result;
 use crate::engine::Kernels;
+use crate::kernels::optimized;
 use crate::kernels::quant::{read_f32, read_i32};
 use crate::kernels::reference::{self as k, ConvGeometry, DenseParams};
 use crate::pack::layout::op::FLAG_RELU;
@@ -87,19 +88,13 @@ pub(super) fn run_as(r: Run, transposed: bool) -> Result<()> {
         bias: r.blob(1, 4 * g.out_c)?,
         w_scales: r.blob(2, 4 * g.out_c)?,
     };
-    let conv = match r.kernels {
-        Kernels::Reference => k::conv2d,
-        Kernels::Optimized => crate::kernels::optimized::conv2d,
-    };
     let [q0, _, q_out] = r.q;
-    conv(
-        r.io.in0,
-        q0,
-        &p,
-        &g,
-        q_out,
-        r.o.flags & FLAG_RELU != 0,
-        r.io.out,
-    );
+    let relu = r.o.flags & FLAG_RELU != 0;
+    match r.kernels {
+        Kernels::Reference => k::conv2d(r.io.in0, q0, &p, &g, q_out, relu, r.io.out),
+        Kernels::Optimized => {
+            optimized::conv2d_in(r.scratch, r.io.in0, q0, &p, &g, q_out, relu, r.io.out)
+        }
+    }
     Ok(())
 }

@@ -132,6 +132,8 @@ pub(crate) struct Run<'x, 'p> {
     pub pack: &'x Pack<'p>,
     /// Which conv / linear kernels run.
     pub kernels: Kernels,
+    /// The optimized conv kernel's buffers.
+    pub scratch: &'x mut crate::kernels::optimized::ConvScratch,
     /// The sampling step.
     pub step: usize,
     /// The class label.

@@ -18,7 +18,7 @@ use crate::kernels::reference::{ConvGeometry, DenseParams};
 pub const MAX_PATCH: usize = 2 * PAIR_TAPS;
 /// Output channels whose multipliers and biases are prepared at once.
 const OC_BLOCK: usize = 32;
-/// Longest kernel of a one-channel-per-group conv summed directly ([`rows`]) rather than
+/// Longest kernel of a one-channel-per-group 2-D conv summed directly ([`rows`]) rather than
 /// through im2col patches.
 const DIRECT_TAPS: usize = 32;
 /// Output columns accumulated at once by the fallback (in the sums of a [`Block`]).
@@ -42,8 +42,53 @@ struct Conv<'a, 'p> {
     rounding: Rounding,
 }
 
-/// Bit-exact with [`crate::kernels::reference::conv2d`].
+/// Bit-exact with [`crate::kernels::reference::conv2d`]; [`conv2d_in`] with buffers of its
+/// own.
 pub fn conv2d(
+    x: &[i8],
+    qx: QParams,
+    p: &DenseParams<'_>,
+    g: &ConvGeometry,
+    qy: QParams,
+    relu: bool,
+    y: &mut [i8],
+) {
+    conv2d_in(&mut ConvScratch::new(), x, qx, p, g, qy, relu, y);
+}
+
+/// The buffers of [`conv2d_in`]: a pair of im2col patches and one block of per-channel
+/// constants and sums (2.5 KiB). An engine makes one and lends it to every conv, since
+/// zeroing it per call cost a small layer more than its multiply-adds.
+#[derive(Debug)]
+pub struct ConvScratch {
+    pair: PatchPair,
+    block: Block,
+}
+
+impl ConvScratch {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Self {
+            pair: PatchPair([[0; PAIR_TAPS]; 2]),
+            block: Block {
+                m: [0.0; OC_BLOCK],
+                bias: [0; OC_BLOCK],
+                acc: [0; 2 * OC_BLOCK],
+            },
+        }
+    }
+}
+
+impl Default for ConvScratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// [`conv2d`] in the buffers of `scratch`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_in(
+    scratch: &mut ConvScratch,
     x: &[i8],
     qx: QParams,
     p: &DenseParams<'_>,
@@ -83,14 +128,7 @@ pub fn conv2d(
                 .chunks_exact(4 * ocg)
                 .zip(p.w_scales.chunks_exact(4 * ocg)),
         );
-    // The patch and block buffers, made once for all groups (a depthwise conv has one per
-    // channel, and zeroing 2.5 KiB per group cost more than its MACs).
-    let mut pair = PatchPair([[0; PAIR_TAPS]; 2]);
-    let mut block = Block {
-        m: [0.0; OC_BLOCK],
-        bias: [0; OC_BLOCK],
-        acc: [0; 2 * OC_BLOCK],
-    };
+    let ConvScratch { pair, block } = scratch;
     for (((x, y), weights), (bias, w_scales)) in slices.take(groups) {
         let p = DenseParams {
             weights,
@@ -109,11 +147,12 @@ pub fn conv2d(
             lo: if relu { qy.zero_point } else { -128 } as i8,
             rounding,
         };
-        // One output channel per group (depthwise) with a short kernel: the patch would
-        // serve one dot product, so gathering it costs more than the direct row sums.
-        let direct = ocg == 1 && taps <= DIRECT_TAPS && g.up == 1;
+        // One output channel per group (a depthwise conv, a 1-D output conv) with a short
+        // kernel or long rows: the patch would serve one dot product, so gathering it costs
+        // more than the direct row sums.
+        let direct = g.up == 1 && ocg == 1 && (taps <= DIRECT_TAPS || g.in_h == 1);
         if taps <= MAX_PATCH && !direct {
-            patches(&c, &mut pair, &mut block, y);
+            patches(&c, pair, block, y);
         } else {
             rows(&c, &mut block.acc, y);
         }
@@ -357,6 +396,7 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
 }
 
 /// The requantization constants of one block of output channels and its sums.
+#[derive(Debug)]
 struct Block {
     /// Multipliers.
     m: [f32; OC_BLOCK],

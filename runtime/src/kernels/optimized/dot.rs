@@ -24,6 +24,7 @@ pub const PAIR_TAPS: usize = 512;
 
 /// Two gathered patches, one per output pixel, the second at a fixed offset from the first
 /// (the DSP kernel addresses it so), 8-byte aligned.
+#[derive(Debug)]
 #[repr(C, align(8))]
 pub struct PatchPair(pub [[i16; PAIR_TAPS]; 2]);
 

@@ -10,5 +10,5 @@ mod dot;
 mod dsp;
 mod matmul;
 
-pub use conv::conv2d;
+pub use conv::{ConvScratch, conv2d, conv2d_in};
 pub use matmul::matmul;
