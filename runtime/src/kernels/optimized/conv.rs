@@ -21,6 +21,9 @@ const OC_BLOCK: usize = 32;
 /// Longest kernel of a one-channel-per-group 2-D conv summed directly ([`rows`]) rather than
 /// through im2col patches.
 const DIRECT_TAPS: usize = 32;
+/// Room for the weights of a layer whose taps are not a multiple of 4 (a first layer on 1 or
+/// 2 input channels), copied out with zero columns.
+const PADDED_BYTES: usize = 512;
 /// Output columns accumulated at once by the fallback (in the sums of a [`Block`]).
 const CHUNK: usize = 2 * OC_BLOCK;
 
@@ -36,6 +39,10 @@ struct Conv<'a, 'p> {
     out_w: usize,
     /// Kernel taps per output channel.
     taps: usize,
+    /// Weights per row of `p.weights`: `taps`, or `taps` rounded up to a multiple of 4 when
+    /// the rows were copied out with zeros after them (so that the DSP kernels cover every
+    /// tap and requantize themselves).
+    row: usize,
     /// The lowest output value (the zero point with a fused ReLU).
     lo: i8,
     /// How accumulators are rounded.
@@ -57,12 +64,14 @@ pub fn conv2d(
 }
 
 /// The buffers of [`conv2d_in`]: a pair of im2col patches and one block of per-channel
-/// constants and sums (2.5 KiB). An engine makes one and lends it to every conv, since
+/// constants and sums, and padded weight rows (3 KiB). An engine makes one and lends it to every conv, since
 /// zeroing it per call cost a small layer more than its multiply-adds.
 #[derive(Debug)]
 pub struct ConvScratch {
     pair: PatchPair,
     block: Block,
+    /// Weight rows copied out with zeros up to a multiple of 4 taps.
+    padded: [u8; PADDED_BYTES],
 }
 
 impl ConvScratch {
@@ -75,6 +84,7 @@ impl ConvScratch {
                 bias: [0; OC_BLOCK],
                 acc: [0; 2 * OC_BLOCK],
             },
+            padded: [0; PADDED_BYTES],
         }
     }
 }
@@ -128,8 +138,32 @@ pub fn conv2d_in(
                 .chunks_exact(4 * ocg)
                 .zip(p.w_scales.chunks_exact(4 * ocg)),
         );
-    let ConvScratch { pair, block } = scratch;
+    let ConvScratch {
+        pair,
+        block,
+        padded,
+    } = scratch;
+    // One output channel per group (a depthwise conv, a 1-D output conv) with a short kernel
+    // or long rows: the patch would serve one dot product, so gathering it costs more than
+    // the direct row sums.
+    let direct = g.up == 1 && ocg == 1 && (taps <= DIRECT_TAPS || g.in_h == 1);
+    let row = taps.next_multiple_of(4);
+    // Worth copying the weights only when several pixels reuse them.
+    let pad = !direct
+        && !taps.is_multiple_of(4)
+        && out_h * out_w > 1
+        && row <= PAIR_TAPS
+        && ocg * row <= PADDED_BYTES;
     for (((x, y), weights), (bias, w_scales)) in slices.take(groups) {
+        let weights = if pad {
+            for (dst, src) in padded.chunks_exact_mut(row).zip(weights.chunks_exact(taps)) {
+                dst[..taps].copy_from_slice(src);
+                dst[taps..].fill(0);
+            }
+            &padded[..ocg * row]
+        } else {
+            weights
+        };
         let p = DenseParams {
             weights,
             bias,
@@ -144,13 +178,10 @@ pub fn conv2d_in(
             out_h,
             out_w,
             taps,
+            row: if pad { row } else { taps },
             lo: if relu { qy.zero_point } else { -128 } as i8,
             rounding,
         };
-        // One output channel per group (a depthwise conv, a 1-D output conv) with a short
-        // kernel or long rows: the patch would serve one dot product, so gathering it costs
-        // more than the direct row sums.
-        let direct = g.up == 1 && ocg == 1 && (taps <= DIRECT_TAPS || g.in_h == 1);
         if taps <= MAX_PATCH && !direct {
             patches(&c, pair, block, y);
         } else {
@@ -307,6 +338,7 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
         g,
         qy,
         taps,
+        row,
         lo,
         rounding,
         ..
@@ -318,23 +350,23 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
     }
     let mut pix = 0;
     while pix < out_plane {
-        let two = taps <= PAIR_TAPS && pix + 1 < out_plane;
+        let two = row <= PAIR_TAPS && pix + 1 < out_plane;
+        // Each patch: the taps, then zeros up to the weight row.
+        let fill = |patch: &mut [i16], at: usize| {
+            let (taps_part, pad) = patch.split_at_mut(taps.min(patch.len()));
+            gather(x, qx.zero_point, g, (at / out_w, at % out_w), taps_part);
+            pad.fill(0);
+            prepare(patch);
+        };
         if two {
             for (k, patch) in pair.0.iter_mut().enumerate() {
-                let patch = &mut patch[..taps];
-                gather(
-                    x,
-                    qx.zero_point,
-                    g,
-                    ((pix + k) / out_w, (pix + k) % out_w),
-                    patch,
-                );
-                prepare(patch);
+                fill(&mut patch[..row], pix + k);
             }
         } else {
-            let patch = pair.0.as_flattened_mut().get_mut(..taps).unwrap_or(&mut []);
-            gather(x, qx.zero_point, g, (pix / out_w, pix % out_w), patch);
-            prepare(patch);
+            fill(
+                pair.0.as_flattened_mut().get_mut(..row).unwrap_or(&mut []),
+                pix,
+            );
         }
         for b in 0..blocks {
             let (oc0, n) = if blocks == 1 {
@@ -342,9 +374,9 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
             } else {
                 block.load(c, b * OC_BLOCK)
             };
-            let w = p.weights.get(oc0 * taps..(oc0 + n) * taps).unwrap_or(&[]);
+            let w = p.weights.get(oc0 * row..(oc0 + n) * row).unwrap_or(&[]);
             let k = if two { 2 } else { 1 };
-            let patch = pair.0.as_flattened().get(..taps).unwrap_or(&[]);
+            let patch = pair.0.as_flattened().get(..row).unwrap_or(&[]);
             // Output (oc0 + j, pix + i) is at (oc0 + j) * out_plane + pix + i.
             let ys = y.get_mut(oc0 * out_plane + pix..).unwrap_or(&mut []);
             // The kernel requantizes what rows it can (the f32 rounding only); the rest are
@@ -359,7 +391,7 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
                     lo,
                 };
                 if two {
-                    dot_pair_int8(pair, taps, w, n, q)
+                    dot_pair_int8(pair, row, w, n, q)
                 } else {
                     dot_rows_int8(patch, w, n, q)
                 }
@@ -369,10 +401,10 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
             if done == n {
                 continue;
             }
-            let w = w.get(done * taps..).unwrap_or(&[]);
+            let w = w.get(done * row..).unwrap_or(&[]);
             let sums = &mut block.acc[..k * (n - done)];
             if two {
-                dot_pair(pair, taps, w, sums);
+                dot_pair(pair, row, w, sums);
             } else {
                 dot_rows(patch, w, sums);
             }
@@ -419,7 +451,8 @@ impl Block {
     }
 }
 
-/// The fallback for long patches: row segments accumulated per kernel tap.
+/// The fallback for long patches and the direct sums: row segments accumulated per kernel
+/// tap (the weights unpadded: `row == taps`).
 fn rows(c: &Conv<'_, '_>, acc: &mut [i32; CHUNK], y: &mut [i8]) {
     let Conv {
         x,
@@ -430,6 +463,7 @@ fn rows(c: &Conv<'_, '_>, acc: &mut [i32; CHUNK], y: &mut [i8]) {
         out_h,
         out_w,
         taps,
+        row: _,
         lo,
         rounding,
     } = *c;

@@ -211,7 +211,7 @@ pub fn dot_pair_int8(
     {
         let even = rows - rows % 2;
         let shape = (taps, taps / 4, even / 2);
-        let ok = taps % 4 == 0
+        let ok = taps.is_multiple_of(4)
             && taps <= PAIR_TAPS
             && even > 0
             && dsp::pair_rows(pair.0.as_flattened(), w, shape, dsp::Out::Int8(q));
@@ -231,7 +231,9 @@ pub fn dot_rows_int8(patch: &[i16], w: &[u8], rows: usize, q: Int8Out<'_>) -> us
     {
         let (taps, quads) = (patch.len(), rows - rows % 4);
         let shape = (taps, taps / 4, quads / 4);
-        let ok = taps % 4 == 0 && quads > 0 && dsp::quad_rows(patch, w, shape, dsp::Out::Int8(q));
+        let ok = taps.is_multiple_of(4)
+            && quads > 0
+            && dsp::quad_rows(patch, w, shape, dsp::Out::Int8(q));
         if ok { quads } else { 0 }
     }
     #[cfg(not(feature = "dsp"))]

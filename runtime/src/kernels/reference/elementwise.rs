@@ -56,6 +56,12 @@ fn binary(
     if columns {
         return by_rows(a, qa, (b, qb), qy, y, &f);
     }
+    if a.len() == b.len() {
+        for ((o, av), bv) in y.iter_mut().zip(a).zip(b) {
+            *o = qy.quantize(f(qa.dequantize(*av), qb.dequantize(*bv)));
+        }
+        return;
+    }
     let Some(plane) = a.len().checked_div(b.len()).filter(|p| *p > 0) else {
         return;
     };
