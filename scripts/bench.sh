@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the criterion benches, profiles the U-Net with perf (when perf works here), runs the
-# firmware under QEMU, and writes BENCHMARKS.md. Takes about 10 minutes on 2 cores.
+# firmware under QEMU, times onnxruntime (scripts/bench-onnxruntime.py) and writes
+# BENCHMARKS.md, with the CMSIS-NN columns when scripts/cmsis-nn.sh has run. Takes about 15
+# minutes on 2 cores.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,4 +13,7 @@ if perf record -q -o target/bench-perf.data ./target/release/edgediff sample \
   perf report -i target/bench-perf.data --no-children --percent-limit 1 --stdio 2>/dev/null \
     | grep -E '^ +[0-9]' > target/bench-profile.txt || true
 fi
+# onnxruntime on the same models, when a Python with it is at hand (EDGEDIFF_PYTHON).
+"${EDGEDIFF_PYTHON:-python3}" scripts/bench-onnxruntime.py \
+  || echo "bench.sh: no onnxruntime timings (needs numpy and onnxruntime)" >&2
 cargo run --release -p edgediff-tests --bin bench-report
