@@ -113,18 +113,29 @@ fn signal_start<T: StepTable + ?Sized>(table: &T, len: usize) -> (Vec<u32>, Opti
 
 /// Links the CMSIS-NN static library named by `EDGEDIFF_CMSIS_NN_LIB` (feature `cmsis-nn`).
 fn link_cmsis_nn() {
-    let lib = var("EDGEDIFF_CMSIS_NN_LIB").map(PathBuf::from).unwrap_or_else(|| {
-        fail("feature cmsis-nn needs EDGEDIFF_CMSIS_NN_LIB=libcmsisnn.a (scripts/cmsis-nn.sh)")
-    });
+    let lib = var("EDGEDIFF_CMSIS_NN_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            fail("feature cmsis-nn needs EDGEDIFF_CMSIS_NN_LIB=libcmsisnn.a (scripts/cmsis-nn.sh)")
+        });
     let (Some(dir), Some(name)) = (lib.parent(), lib.file_stem().and_then(|s| s.to_str())) else {
-        fail(&format!("EDGEDIFF_CMSIS_NN_LIB {}: not a library path", lib.display()))
+        fail(&format!(
+            "EDGEDIFF_CMSIS_NN_LIB {}: not a library path",
+            lib.display()
+        ))
     };
     if !lib.is_file() {
-        fail(&format!("EDGEDIFF_CMSIS_NN_LIB {}: no such file", lib.display()));
+        fail(&format!(
+            "EDGEDIFF_CMSIS_NN_LIB {}: no such file",
+            lib.display()
+        ));
     }
     println!("cargo::rerun-if-changed={}", lib.display());
     println!("cargo::rustc-link-search={}", dir.display());
-    println!("cargo::rustc-link-lib=static={}", name.trim_start_matches("lib"));
+    println!(
+        "cargo::rustc-link-lib=static={}",
+        name.trim_start_matches("lib")
+    );
 }
 
 fn main() {

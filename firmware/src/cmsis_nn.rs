@@ -15,6 +15,7 @@
 //! `arm_nn_types.h` (C ABI, `#[repr(C)]`); its code is linked, not copied.
 
 use crate::board::{Board, COUNTER_UNIT};
+use crate::lcg::Lcg;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::kernels::optimized::{self, ConvScratch};
 use edgediff_runtime::kernels::quant::{QParams, multiplier};
@@ -120,19 +121,6 @@ unsafe extern "C" {
     ) -> i32;
 }
 
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn i8(&mut self) -> i8 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) as i8
-    }
-}
-
 /// `m = multiplier * 2^(shift - 31)` with a 31-bit `multiplier` (TFLite's form, which
 /// CMSIS-NN takes).
 fn q31(m: f32) -> (i32, i32) {
@@ -168,7 +156,11 @@ pub fn compare(engine: &Engine<'_, '_, { crate::config::OPS }>, board: &Board) {
         let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {
             continue;
         };
-        let (nx, nw, ny) = (g.in_c * g.in_h * g.in_w, g.out_c * g.taps(), g.out_c * oh * ow);
+        let (nx, nw, ny) = (
+            g.in_c * g.in_h * g.in_w,
+            g.out_c * g.taps(),
+            g.out_c * oh * ow,
+        );
         if g.groups != 1 || g.dilation != 1 || g.up != 1 {
             defmt::println!("cmsis op {=u16}: grouped, dilated or stuffed: skipped", i);
             continue;
@@ -178,8 +170,16 @@ pub fn compare(engine: &Engine<'_, '_, { crate::config::OPS }>, board: &Board) {
             continue;
         }
         let macs = (ny * g.taps()) as u32;
-        let (ours, theirs, differ) =
-            run_layer(&g, (oh, ow), &mut rng, (x, x_nhwc), (w, w_ohwi), (y, y_nhwc), (buf, scratch), board);
+        let (ours, theirs, differ) = run_layer(
+            &g,
+            (oh, ow),
+            &mut rng,
+            (x, x_nhwc),
+            (w, w_ohwi),
+            (y, y_nhwc),
+            (buf, scratch),
+            board,
+        );
         defmt::println!(
             "cmsis op {=u16} {=u32} MACs edgediff {=u64} cmsis-nn {=u64} {=str}, {=usize} of {=usize} outputs differ by more than 1",
             i,

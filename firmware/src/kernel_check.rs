@@ -5,6 +5,7 @@
 //! values. Prints `kernel check: <outputs> outputs, <mismatches> mismatches` (the rounded
 //! values counted as outputs).
 
+use crate::lcg::Lcg;
 use edgediff_runtime::kernels::quant::QParams;
 use edgediff_runtime::kernels::reference::{ConvGeometry, ConvSpec, DenseParams};
 use edgediff_runtime::kernels::{optimized, reference};
@@ -20,25 +21,6 @@ static X: ConstStaticCell<[i8; X_MAX]> = ConstStaticCell::new([0; X_MAX]);
 static W: ConstStaticCell<[u8; W_MAX]> = ConstStaticCell::new([0; W_MAX]);
 static A: ConstStaticCell<[i8; Y_MAX]> = ConstStaticCell::new([0; Y_MAX]);
 static B: ConstStaticCell<[i8; Y_MAX]> = ConstStaticCell::new([0; Y_MAX]);
-
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) as u32
-    }
-    fn below(&mut self, n: u32) -> usize {
-        (self.next() % n.max(1)) as usize
-    }
-    fn i8(&mut self) -> i8 {
-        self.next() as i8
-    }
-}
 
 /// Runs `cases` random layers through both kernel sets; returns (outputs, mismatches).
 pub fn run(cases: usize) -> (usize, usize) {

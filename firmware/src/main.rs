@@ -21,6 +21,8 @@ mod cmsis_nn;
 mod counting;
 #[cfg(feature = "kernel-check")]
 mod kernel_check;
+#[cfg(any(feature = "kernel-check", feature = "cmsis-nn"))]
+mod lcg;
 mod profile;
 mod stack;
 
