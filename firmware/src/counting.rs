@@ -5,7 +5,7 @@ use edgediff_runtime::Denoiser;
 use edgediff_runtime::engine::Engine;
 use edgediff_runtime::prediction::needs_guidance;
 
-/// The engine (borrowed: it holds the conv kernel's 2.5 KiB of buffers, which a move would
+/// The engine (borrowed: it holds the conv kernel's 3 KiB of buffers, which a move would
 /// copy into a second stack slot), with the counter readings spent inside it.
 pub struct Counting<'x, 'e, 'p, 'b> {
     engine: &'x mut Engine<'p, 'e, { crate::config::OPS }>,
