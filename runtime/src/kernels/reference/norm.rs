@@ -107,11 +107,19 @@ pub fn group_norm(
     let zx = i64::from(qx.zero_point);
     let per_group = g.channels / g.groups.max(1);
     for (gi, (x_g, y_g)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).enumerate() {
+        // In i32 over chunks of 2^15 values (|d| <= 255, so a chunk's sum of squares stays
+        // below 2^31), then in i64: exact, and 32-bit arithmetic on the device.
         let (mut s1, mut s2) = (0i64, 0i64);
-        for v in x_g {
-            let d = i64::from(*v) - zx;
-            s1 += d;
-            s2 += d * d;
+        let z32 = qx.zero_point;
+        for chunk in x_g.chunks(1 << 15) {
+            let (mut c1, mut c2) = (0i32, 0i32);
+            for v in chunk {
+                let d = i32::from(*v) - z32;
+                c1 += d;
+                c2 += d * d;
+            }
+            s1 += i64::from(c1);
+            s2 += i64::from(c2);
         }
         if !g.center {
             s1 = 0;
