@@ -31,12 +31,6 @@ impl QParams {
     }
 }
 
-/// Clamps to [-128, 127] and converts (NaN becomes 0).
-#[inline]
-pub fn saturate(v: f32) -> i8 {
-    v.clamp(-128.0, 127.0) as i8
-}
-
 /// `saturate(round_ties_even(v) + zero_point)`: the last step of every quantization.
 ///
 /// The value is rounded to an integer in `f32` ([`round_to_i32`]: one instruction on a
@@ -187,7 +181,9 @@ mod tests {
     fn round_saturate_is_the_f32_formula() {
         // Integer zero-point addition against the f32 one, on a grid of quarters (ties) over
         // the range that matters, then on random bit patterns (huge, tiny, infinite, NaN).
-        let f32_formula = |v: f32, z: i32| saturate(round_ties_even(v) + z as f32);
+        // `saturate` in f32: clamp to [-128, 127], NaN to 0.
+        let f32_formula =
+            |v: f32, z: i32| (round_ties_even(v) + z as f32).clamp(-128.0, 127.0) as i8;
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for z in [-128, -37, 0, 1, 127] {
             for i in -2_000..2_000 {

@@ -63,9 +63,9 @@ pub fn conv2d(
     conv2d_in(&mut ConvScratch::new(), x, qx, p, g, qy, relu, y);
 }
 
-/// The buffers of [`conv2d_in`]: a pair of im2col patches and one block of per-channel
-/// constants and sums, and padded weight rows (3 KiB). An engine makes one and lends it to every conv, since
-/// zeroing it per call cost a small layer more than its multiply-adds.
+/// The buffers of [`conv2d_in`]: a pair of im2col patches, one block of per-channel constants
+/// and sums, and padded weight rows (3 KiB). An engine makes one and lends it to every conv,
+/// since zeroing it per call cost a small layer more than its multiply-adds.
 #[derive(Debug)]
 pub struct ConvScratch {
     pair: PatchPair,
