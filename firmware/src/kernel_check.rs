@@ -31,13 +31,18 @@ pub fn run(cases: usize) -> (usize, usize) {
         let linear = case % 4 == 0;
         let k = [1, 3, 3, 5][rng.below(4)];
         let g = if linear {
-            // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths.
             // Up to 1,100 taps: past the im2col patch limit (1,024), and odd lengths; up to 40
             // outputs: more than one block of 32 output channels, and odd counts.
             ConvGeometry::linear(1 + rng.below(1100), 1 + rng.below(40))
         } else {
-            // Some grouped (depthwise when one channel per group) and dilated.
+            // Some grouped (depthwise when one channel per group) and dilated; one case in
+            // eight has one output channel per group (summed pixel by pixel).
             let groups = [1, 1, 2, 4][rng.below(4)];
+            let per_group = if case % 8 == 1 {
+                1
+            } else {
+                1 + rng.below(OUT_MAX as u32 / groups as u32)
+            };
             let pad = rng.below(k as u32 / 2 + 1);
             ConvSpec {
                 dilation: 1 + rng.below(2),
@@ -50,7 +55,7 @@ pub fn run(cases: usize) -> (usize, usize) {
                     1 + rng.below(10),
                     1 + rng.below(10),
                 ],
-                groups * (1 + rng.below(OUT_MAX as u32 / groups as u32)),
+                groups * per_group,
             )
         };
         let (Some(oh), Some(ow)) = (g.out_h(), g.out_w()) else {

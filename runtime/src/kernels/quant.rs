@@ -115,20 +115,21 @@ pub fn requantize_exact(acc: i32, m: f32, zero_point: i32) -> i8 {
         frac | 0x0080_0000
     };
     let shift = 150 - biased.max(1);
+    // |prod| < 2^55.
     let prod = i64::from(acc) * mant;
-    let scaled = if prod == 0 || shift >= 63 {
+    let scaled = if shift >= 63 {
+        // |acc * m| < 2^-8: rounds to 0.
         0
     } else if shift <= 0 {
         // m >= 2^23: every non-zero accumulator saturates.
         prod.signum() * BIG
     } else {
-        let mag = prod.unsigned_abs();
-        let q = mag >> shift;
-        let rem = mag & ((1u64 << shift) - 1);
-        let half = 1u64 << (shift - 1);
-        let up = rem > half || (rem == half && q & 1 == 1);
-        let q = (q + u64::from(up)).min(BIG as u64) as i64;
-        if prod < 0 { -q } else { q }
+        // Ties to even without branches: with prod = q 2^s + r (0 <= r < 2^s), adding
+        // 2^(s-1) - 1 + (q & 1) before the floor shift carries into q exactly when
+        // r > 2^(s-1), or r == 2^(s-1) and q is odd. No overflow: the sum stays below 2^63.
+        let s = shift as u32;
+        let q = prod >> s;
+        (prod + (1i64 << (s - 1)) - 1 + (q & 1)) >> s
     };
     (scaled + i64::from(zero_point)).clamp(-128, 127) as i8
 }
@@ -226,5 +227,21 @@ mod tests {
             differs_in_f32 > 0,
             "the test never hits a double-rounding case"
         );
+        // Exact ties: m = 2^-k, accumulators with and without the half bit, both signs and
+        // with zero points.
+        for k in 1..40 {
+            let m = (0.5f64).powi(k) as f32;
+            for _ in 0..2000 {
+                let acc = (next() as i32) >> (next() % 31);
+                let zero_point = (next() % 256) as i32 - 128;
+                let exact = (acc as f64 * m as f64).round_ties_even() as i64;
+                let expect = (exact + i64::from(zero_point)).clamp(-128, 127) as i8;
+                assert_eq!(
+                    requantize_exact(acc, m, zero_point),
+                    expect,
+                    "{acc} * 2^-{k}"
+                );
+            }
+        }
     }
 }

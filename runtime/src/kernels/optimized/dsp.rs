@@ -44,6 +44,19 @@ pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// `a - b` in each signed halfword (wrapping).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn ssub16(a: u32, b: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only, as above (it sets the GE flags, which nothing here reads).
+    unsafe {
+        asm!("ssub16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             options(pure, nomem, nostack));
+    }
+    r
+}
+
 /// Sign-extends bytes 0 and 2 of `x` into the two halfwords.
 #[inline(always)]
 #[allow(unsafe_code)]
