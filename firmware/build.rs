@@ -7,6 +7,10 @@
 //!   instead of noise, with `EDGEDIFF_NOISE_STD` (denoise signals carrying that much noise) or
 //!   `EDGEDIFF_STRENGTH` (SDEdit), as `edgediff sample --init --noise-std | --strength`.
 //! - `EDGEDIFF_STACK_BYTES` (16384): RAM kept for the stack when checking the budget.
+//! - `EDGEDIFF_MEMORY_X` (`memory/mps2.x`): the memory map, a file under this directory,
+//!   copied to `memory.x` where cortex-m-rt's linker script finds it.
+//! - `EDGEDIFF_CORE` (`m4`) and `EDGEDIFF_INSTRUCTIONS_PER_TICK` (40): the core's name, for
+//!   the log, and its QEMU board's instructions per SysTick tick (scripts/cores.sh sets both).
 //! - `EDGEDIFF_CMSIS_NN_LIB` (feature `cmsis-nn` only): the CMSIS-NN static library to link.
 //!
 //! The pack is parsed and validated here, on the host, with the runtime itself: the arena and
@@ -144,7 +148,7 @@ fn main() {
     };
     let dir = cargo_dir("CARGO_MANIFEST_DIR");
     let out = cargo_dir("OUT_DIR");
-    let memory_x = dir.join("memory.x");
+    let memory_x = dir.join(var("EDGEDIFF_MEMORY_X").unwrap_or_else(|| "memory/mps2.x".into()));
     println!("cargo::rerun-if-changed={}", memory_x.display());
     fs::copy(&memory_x, out.join("memory.x"))
         .unwrap_or_else(|e| fail(&format!("copying memory.x to {}: {e}", out.display())));
@@ -193,6 +197,8 @@ fn main() {
     let (init, start) = signal_start(&schedule, sizes.sample);
 
     let stack: usize = number("EDGEDIFF_STACK_BYTES", 16 * 1024);
+    let core = var("EDGEDIFF_CORE").unwrap_or_else(|| "m4".into());
+    let per_tick: u64 = number("EDGEDIFF_INSTRUCTIONS_PER_TICK", 40);
     let ram = ram_bytes(&memory_x);
     let arena = pack.arena_bytes();
     let need = arena + sizes.bytes() + stack;
@@ -237,7 +243,12 @@ fn main() {
          /// The signals a run starts from (`f32` bits; empty: pure noise).\n\
          pub static INIT: [u32; {ni}] = {init:?};\n\
          /// How the run starts from `INIT`.\n\
-         pub const START: Option<edgediff_runtime::sampler::SignalStart> = {start};\n",
+         pub const START: Option<edgediff_runtime::sampler::SignalStart> = {start};\n\
+         /// The core built for (scripts/cores.sh).\n\
+         pub const CORE: &str = {core:?};\n\
+         /// Executed instructions per SysTick tick on the core's QEMU board.\n\
+         #[allow(dead_code)]\n\
+         pub const INSTRUCTIONS_PER_TICK: u64 = {per_tick};\n",
         pack = pack_path.display().to_string(),
         sample = sizes.sample,
         history = sizes.history,

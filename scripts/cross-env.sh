@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Provides a Rust compiler and linker for thumbv7em-none-eabihf (Cortex-M4F) and prints the
-# environment to build with them, one `export` per line (use: eval "$(scripts/cross-env.sh)").
+# Provides a Rust compiler and linker for an embedded target (default thumbv7em-none-eabihf,
+# the Cortex-M4F; scripts/cores.sh lists the others) and prints the environment to build with
+# them, one `export` per line (use: eval "$(scripts/cross-env.sh [TARGET])").
 #
 # - If the rustup target is installed, nothing is needed: the ordinary toolchain (and its
 #   rust-lld) is used.
@@ -10,7 +11,7 @@
 #   fresh machine).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-target=thumbv7em-none-eabihf
+target="${1:-thumbv7em-none-eabihf}"
 
 if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
   echo "export EDGEDIFF_BUILD_STD="
@@ -39,5 +40,5 @@ LD_LIBRARY_PATH="$libs" "$rustc" --version >&2
 echo "export RUSTC='$rustc'"
 echo "export LD_LIBRARY_PATH='$libs'"
 echo "export RUSTC_BOOTSTRAP=1"
-echo "export CARGO_TARGET_THUMBV7EM_NONE_EABIHF_LINKER='$lld'"
+echo "export CARGO_TARGET_$(echo "$target" | tr 'a-z.-' 'A-Z__')_LINKER='$lld'"
 echo "export EDGEDIFF_BUILD_STD='-Zbuild-std=core'"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds the Cortex-M4F firmware for a model pack and runs it under QEMU (one command).
+# Builds the firmware for a model pack and a Cortex-M core and runs it under QEMU (one
+# command).
 #
-# usage: scripts/firmware.sh [--model NAME | --pack FILE] [--seed S] [--samples N]
-#                            [--label L] [--features F] [--build-only]
+# usage: scripts/firmware.sh [--core CORE] [--model NAME | --pack FILE] [--seed S]
+#                            [--samples N] [--label L] [--features F] [--build-only]
 #
+#   --core CORE    m0plus, m3, m4 (default), m7 or m33: the target, CPU and QEMU machine of
+#                  scripts/cores.sh
 #   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
 #                  steps are the pack's)
@@ -17,10 +20,13 @@
 #
 # Provisions what is missing on a fresh machine: the cross compiler and linker
 # (scripts/cross-env.sh), qemu-system-arm (apt) and defmt-print (cargo install, into
-# target/tools). The ELF is target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware.
+# target/tools). The ELF is target/firmware/CORE/TARGET/release/edgediff-firmware.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/cores.sh
+. "$root/scripts/cores.sh"
 
+core=m4
 pack="$root/models/two-moons/model.pack"
 seed=0
 samples=4
@@ -32,6 +38,7 @@ features=""
 build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --core) core="$2"; shift 2 ;;
     --model) pack="$root/models/$2/model.pack"; shift 2 ;;
     --pack) pack="$(realpath -m "$2")"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
@@ -46,6 +53,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$pack" ] || { echo "firmware.sh: $pack: no such model pack" >&2; exit 2; }
+core_config "$core" || exit 2
 cd "$root"
 
 provision() {
@@ -63,19 +71,23 @@ provision() {
 }
 provision
 
-elf="$root/target/firmware/thumbv7em-none-eabihf/release/edgediff-firmware"
+# One target directory per core: M4 and M7 share a target triple but not a target-cpu.
+elf="$root/target/firmware/$core/$target/release/edgediff-firmware"
 (
-  eval "$(scripts/cross-env.sh)"
+  eval "$(scripts/cross-env.sh "$target")"
   cd firmware
+  # The link scripts of .cargo/config.toml, for any target, and the core's CPU.
+  export RUSTFLAGS="-C link-arg=-Tlink.x -C link-arg=-Tdefmt.x -C target-cpu=$cpu"
   # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
   EDGEDIFF_PACK="$pack" EDGEDIFF_SEED="$seed" EDGEDIFF_SAMPLES="$samples" \
     EDGEDIFF_LABEL="$label" EDGEDIFF_INIT="$init" EDGEDIFF_NOISE_STD="$noise_std" \
-    EDGEDIFF_STRENGTH="$strength" \
-    cargo build --release --quiet $EDGEDIFF_BUILD_STD --target-dir "$root/target/firmware" \
-      ${features:+--features "$features"} >&2
+    EDGEDIFF_STRENGTH="$strength" EDGEDIFF_CORE="$core" EDGEDIFF_MEMORY_X="$memory" \
+    EDGEDIFF_INSTRUCTIONS_PER_TICK="$tick" \
+    cargo build --release --quiet $EDGEDIFF_BUILD_STD --target "$target" \
+      --target-dir "$root/target/firmware/$core" ${features:+--features "$features"} >&2
 )
 if [ "$build_only" = 1 ]; then
   echo "$elf"
   exit 0
 fi
-exec scripts/qemu-run.sh "$elf"
+exec scripts/qemu-run.sh --core "$core" "$elf"

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Runs a firmware ELF on QEMU's mps2-an386 (Cortex-M4F) and decodes its defmt log.
+# Runs a firmware ELF on the QEMU machine of a core (scripts/cores.sh; default m4, the
+# Cortex-M4F of mps2-an386) and decodes its defmt log.
 #
-# usage: scripts/qemu-run.sh FIRMWARE.elf
+# usage: scripts/qemu-run.sh [--core CORE] FIRMWARE.elf
 #
 # -icount shift=0 advances virtual time 1 ns per executed instruction, which turns the
 # firmware's SysTick readings into instruction counts. The firmware ends QEMU through
 # semihosting; this script exits with QEMU's status (124 on a 10-minute timeout).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/cores.sh
+. "$root/scripts/cores.sh"
+core=m4
+if [ "${1:-}" = --core ]; then
+  core="$2"
+  shift 2
+fi
+core_config "$core" || exit 2
 elf="$1"
 export PATH="$root/target/tools/bin:$PATH"
 set +e
 timeout "${EDGEDIFF_QEMU_TIMEOUT:-600}" qemu-system-arm \
-  -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none \
+  -machine "$machine" -cpu "$qemu_cpu" -nographic -monitor none -serial none \
   -semihosting-config enable=on,target=native -icount shift=0 \
   -kernel "$elf" | defmt-print -e "$elf"
 status=("${PIPESTATUS[@]}")

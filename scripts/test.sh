@@ -40,7 +40,7 @@ step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
 step "firmware: toolchain, QEMU and defmt-print provisioned, default build"
 scripts/firmware.sh --build-only
 
-step "tests (the firmware test runs every shipped model under QEMU; fuzz corpora replay)"
+step "tests (the firmware test runs every shipped model on every core under QEMU; fuzz corpora replay)"
 cargo test --workspace
 
 step "benches, quick mode (each benchmark once, so they never rot; scripts/bench.sh measures)"

@@ -77,6 +77,7 @@ fn main() -> ! {
 fn sample(board: &mut board::Board) -> edgediff_runtime::Result<()> {
     let pack = Pack::parse_for::<{ config::OPS }>(config::PACK)?;
     let meta = *pack.meta();
+    defmt::println!("core {=str}", config::CORE);
     defmt::println!(
         "model {=str}: pack {=usize} B, arena {=usize} B, {=u32} MACs per evaluation, {=u16} steps",
         config::MODEL,

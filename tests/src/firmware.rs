@@ -99,21 +99,35 @@ pub fn parse(log: &str) -> Run {
     run
 }
 
-/// Builds the firmware for a shipped model and runs it under QEMU: the parsed run, the ELF
-/// and the raw log.
-pub fn run(model: &str, seed: u64, samples: usize) -> (Run, PathBuf, String) {
-    run_with(model, seed, samples, &[])
+/// The cores `scripts/firmware.sh --core` builds for, from `scripts/cores.sh`.
+pub fn cores() -> Vec<String> {
+    let path = root().join("scripts/cores.sh");
+    let text = std::fs::read_to_string(&path).expect("scripts/cores.sh");
+    text.lines()
+        .find_map(|l| l.strip_prefix("CORES=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{}: no CORES=\"...\" line", path.display()))
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Builds the firmware for a shipped model and a core and runs it under QEMU: the parsed run,
+/// the ELF and the raw log.
+pub fn run(core: &str, model: &str, seed: u64, samples: usize) -> (Run, PathBuf, String) {
+    run_with(core, model, seed, samples, &[])
 }
 
 /// [`run`] with the pack `pack` instead of a shipped model's.
-pub fn run_pack(pack: &Path, seed: u64, samples: usize) -> (Run, PathBuf, String) {
+pub fn run_pack(core: &str, pack: &Path, seed: u64, samples: usize) -> (Run, PathBuf, String) {
     let path = pack.display().to_string();
-    run_with("two-moons", seed, samples, &["--pack", &path])
+    run_with(core, "two-moons", seed, samples, &["--pack", &path])
 }
 
 /// [`run`], denoising the signals of the CSV `init` (which carry Gaussian noise of standard
 /// deviation `noise_std`) instead of sampling from noise.
 pub fn run_denoising(
+    core: &str,
     model: &str,
     seed: u64,
     samples: usize,
@@ -122,6 +136,7 @@ pub fn run_denoising(
 ) -> (Run, PathBuf, String) {
     let (path, std) = (init.display().to_string(), noise_std.to_string());
     run_with(
+        core,
         model,
         seed,
         samples,
@@ -129,10 +144,11 @@ pub fn run_denoising(
     )
 }
 
-/// The firmware's on-device kernel check (feature `kernel-check`): outputs compared and
-/// mismatches between the optimized (DSP) and reference conv/linear kernels.
-pub fn kernel_check() -> (u64, u64) {
-    let (_, _, log) = run_with("digits-mlp", 0, 1, &["--features", "kernel-check"]);
+/// The firmware's on-device kernel check (feature `kernel-check`) on a core: outputs compared
+/// and mismatches between the optimized (DSP where the core has it) and reference conv/linear
+/// kernels.
+pub fn kernel_check(core: &str) -> (u64, u64) {
+    let (_, _, log) = run_with(core, "digits-mlp", 0, 1, &["--features", "kernel-check"]);
     let line = log
         .lines()
         .find(|l| l.starts_with("kernel check:"))
@@ -143,11 +159,24 @@ pub fn kernel_check() -> (u64, u64) {
     )
 }
 
-fn run_with(model: &str, seed: u64, samples: usize, flags: &[&str]) -> (Run, PathBuf, String) {
+fn run_with(
+    core: &str,
+    model: &str,
+    seed: u64,
+    samples: usize,
+    flags: &[&str],
+) -> (Run, PathBuf, String) {
     let script = root().join("scripts/firmware.sh");
     let go = |extra: &[&str]| {
         let out = Command::new(&script)
-            .args(["--model", model, "--seed", &seed.to_string()])
+            .args([
+                "--core",
+                core,
+                "--model",
+                model,
+                "--seed",
+                &seed.to_string(),
+            ])
             .args(["--samples", &samples.to_string()])
             .args(flags)
             .args(extra)
@@ -156,7 +185,7 @@ fn run_with(model: &str, seed: u64, samples: usize, flags: &[&str]) -> (Run, Pat
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "{model}: scripts/firmware.sh failed ({})\n{stdout}\n{}",
+            "{model} on {core}: scripts/firmware.sh failed ({})\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );

@@ -1,12 +1,13 @@
-//! The firmware on QEMU's Cortex-M4F (mps2-an386) against `edgediff sample --engine runtime`
-//! on the host, for every shipped model:
+//! The firmware under QEMU, on every core of `scripts/cores.sh` (Cortex-M0+, M3, M4F, M7,
+//! M33), against `edgediff sample --engine runtime` on the host, for every shipped model:
 //!
-//! - the optimized conv/linear kernels (SMLAD) equal the reference kernels on the device, on
-//!   300 random layers;
-//! - the samples are bit-identical (same pack, sampler and seed);
+//! - the optimized conv/linear kernels (SMLAD on the cores with the DSP extension) equal the
+//!   reference kernels on the device, on 300 random layers;
+//! - the samples are bit-identical (same pack, sampler and seed) on every core, soft-float
+//!   ones included;
 //! - flash (`.text`, `.rodata`, weights), RAM (`.data`, `.bss`, arena, stack high-water) and
-//!   the instructions per network evaluation stay within `firmware/size-budget.txt` (+5%).
-//!   `EDGEDIFF_BLESS=1` rewrites the budget from the measured figures.
+//!   the instructions per network evaluation stay within `firmware/size-budget.txt` (+5%),
+//!   per core. `EDGEDIFF_BLESS=1` rewrites the budget from the measured figures.
 //!
 //! `scripts/firmware.sh` builds and runs the firmware; it provisions the cross toolchain, QEMU
 //! and defmt-print when they are missing.
@@ -66,9 +67,9 @@ fn host_pack(pack: &Path, extra: &[&str]) -> BTreeMap<usize, Vec<u32>> {
         .collect()
 }
 
-/// The firmware denoises noisy recordings (`--init --noise-std`) to the bits of
+/// The firmware denoises noisy recordings (`--init --noise-std`) on `core` to the bits of
 /// `edgediff sample --engine runtime --init --noise-std`.
-fn denoises_like_the_host(model: &str) {
+fn denoises_like_the_host(core: &str, model: &str) {
     let clean = ecg::signals(SAMPLES, 40);
     let noisy = ecg::recorded(&clean, 41);
     let csv = std::env::temp_dir().join(format!("edgediff-fw-noisy-{}.csv", std::process::id()));
@@ -78,7 +79,7 @@ fn denoises_like_the_host(model: &str) {
         .collect();
     std::fs::write(&csv, text).unwrap();
     let std = ecg::recording_std();
-    let (run, _, log) = firmware::run_denoising(model, SEED, SAMPLES, &csv, std);
+    let (run, _, log) = firmware::run_denoising(core, model, SEED, SAMPLES, &csv, std);
     let want = host(
         model,
         &[
@@ -91,7 +92,7 @@ fn denoises_like_the_host(model: &str) {
     std::fs::remove_file(&csv).ok();
     assert_eq!(
         run.samples, want,
-        "{model}: firmware denoising differs\n{log}"
+        "{model} on {core}: firmware denoising differs\n{log}"
     );
     let out: Vec<f32> = run
         .samples
@@ -100,7 +101,8 @@ fn denoises_like_the_host(model: &str) {
         .map(|b| f32::from_bits(*b))
         .collect();
     println!(
-        "{model}: denoised {SAMPLES} recordings on the device, bit-identical with the host; RMS \
+        "{model} on {core}: denoised {SAMPLES} recordings on the device, bit-identical with the \
+         host; RMS \
          error to the clean signals {:.4} -> {:.4}; {} instructions per evaluation, {} \
          evaluations",
         ecg::rms_error(&noisy, &clean),
@@ -110,16 +112,22 @@ fn denoises_like_the_host(model: &str) {
     );
 }
 
-/// `(model, figure) -> value` from the budget file.
-fn read_budget(path: &Path) -> BTreeMap<(String, String), u64> {
+/// A budget key: core, model, figure.
+type Key = (String, String, String);
+
+/// `(core, model, figure) -> value` from the budget file.
+fn read_budget(path: &Path) -> BTreeMap<Key, u64> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(f.len(), 3, "{}: bad line {l:?}", path.display());
-            ((f[0].into(), f[1].into()), f[2].parse().unwrap())
+            assert_eq!(f.len(), 4, "{}: bad line {l:?}", path.display());
+            (
+                (f[0].into(), f[1].into(), f[2].into()),
+                f[3].parse().unwrap(),
+            )
         })
         .collect()
 }
@@ -150,7 +158,7 @@ fn firmware_multistep_history_bit_identical_to_the_host() {
     let bytes = std::fs::read(&pack).unwrap();
     let parsed = edgediff_runtime::pack::Pack::parse(&bytes).unwrap();
     assert_eq!(parsed.meta().extra_history, 2);
-    let (run, _, log) = firmware::run_pack(&pack, SEED, SAMPLES);
+    let (run, _, log) = firmware::run_pack("m4", &pack, SEED, SAMPLES);
     assert_eq!(run.samples, host_pack(&pack, &[]), "UniPC 3 pack:\n{log}");
     println!(
         "UniPC 3 (history of 3 predictions): firmware bit-identical, {} evaluations",
@@ -161,73 +169,83 @@ fn firmware_multistep_history_bit_identical_to_the_host() {
 
 #[test]
 fn firmware_samples_bit_identical_to_the_host_runtime_within_size_budget() {
-    // The DSP kernels against the reference kernels, on the device (the bit-identical
-    // samples below check them again end to end).
-    let (outputs, mismatches) = firmware::kernel_check();
-    println!("on-device kernel check: {outputs} outputs, {mismatches} mismatches");
-    assert!(
-        outputs > 10_000 && mismatches == 0,
-        "{mismatches} of {outputs}"
-    );
     let budget_path = root().join("firmware/size-budget.txt");
     let budget = read_budget(&budget_path);
-    let mut measured: Vec<((String, String), u64)> = vec![];
+    let mut measured: Vec<(Key, u64)> = vec![];
     let mut over = vec![];
-    for m in edgediff::pipeline::SHIPPED {
-        let (run, elf, log) = firmware::run(m.name, SEED, SAMPLES);
-        println!("{log}");
-        assert_eq!(run.samples.len(), SAMPLES, "{}: samples printed", m.name);
-        assert_eq!(
-            run.samples,
-            host(m.name, &[]),
-            "{}: firmware samples differ from `edgediff sample --engine runtime`",
-            m.name
+    let mut hosts = BTreeMap::new();
+    for core in firmware::cores() {
+        // The optimized kernels against the reference kernels, on the device (the
+        // bit-identical samples below check them again end to end).
+        let (outputs, mismatches) = firmware::kernel_check(&core);
+        println!("{core}: on-device kernel check: {outputs} outputs, {mismatches} mismatches");
+        assert!(
+            outputs > 10_000 && mismatches == 0,
+            "{core}: {mismatches} of {outputs}"
         );
-        let pack_path = root().join("models").join(m.name).join("model.pack");
-        let bytes = std::fs::read(&pack_path).unwrap();
-        let arena = edgediff_runtime::pack::Pack::parse(&bytes)
-            .unwrap()
-            .arena_bytes() as u64;
-        let mut figures = firmware::footprint(&elf, bytes.len() as u64).to_vec();
-        figures.extend([
-            ("arena", arena),
-            ("stack", run.stack),
-            ("instructions-per-evaluation", run.per_evaluation),
-        ]);
-        println!(
-            "{}: {} instructions per evaluation ({:.2} per MAC over {} MACs), {} per sample, {} evaluations",
-            m.name,
-            run.per_evaluation,
-            run.per_evaluation as f64 / run.macs as f64,
-            run.macs,
-            run.per_sample,
-            run.evaluations
-        );
-        if m.data == ShippedData::Signals {
-            denoises_like_the_host(m.name);
-        }
-        for (figure, value) in figures {
-            let key = (m.name.to_string(), figure.to_string());
-            match budget.get(&key) {
-                Some(&b) if value as f64 > b as f64 * SLACK => {
-                    over.push(format!("{} {figure}: {value} > budget {b} + 5%", m.name))
-                }
-                None => over.push(format!("{} {figure}: no budget", m.name)),
-                _ => {}
+        for m in edgediff::pipeline::SHIPPED {
+            let (run, elf, log) = firmware::run(&core, m.name, SEED, SAMPLES);
+            println!("{log}");
+            assert_eq!(
+                run.samples.len(),
+                SAMPLES,
+                "{} on {core}: samples printed",
+                m.name
+            );
+            let want = hosts.entry(m.name).or_insert_with(|| host(m.name, &[]));
+            assert_eq!(
+                &run.samples, want,
+                "{} on {core}: firmware samples differ from `edgediff sample --engine runtime`",
+                m.name
+            );
+            let pack_path = root().join("models").join(m.name).join("model.pack");
+            let bytes = std::fs::read(&pack_path).unwrap();
+            let arena = edgediff_runtime::pack::Pack::parse(&bytes)
+                .unwrap()
+                .arena_bytes() as u64;
+            let mut figures = firmware::footprint(&elf, bytes.len() as u64).to_vec();
+            figures.extend([
+                ("arena", arena),
+                ("stack", run.stack),
+                ("instructions-per-evaluation", run.per_evaluation),
+            ]);
+            println!(
+                "{} on {core}: {} instructions per evaluation ({:.2} per MAC over {} MACs), {} \
+                 per sample, {} evaluations",
+                m.name,
+                run.per_evaluation,
+                run.per_evaluation as f64 / run.macs as f64,
+                run.macs,
+                run.per_sample,
+                run.evaluations
+            );
+            if m.data == ShippedData::Signals {
+                denoises_like_the_host(&core, m.name);
             }
-            println!("  {figure:<28} {value:>9}");
-            measured.push((key, value));
+            for (figure, value) in figures {
+                let key = (core.clone(), m.name.to_string(), figure.to_string());
+                match budget.get(&key) {
+                    Some(&b) if value as f64 > b as f64 * SLACK => over.push(format!(
+                        "{core} {} {figure}: {value} > budget {b} + 5%",
+                        m.name
+                    )),
+                    None => over.push(format!("{core} {} {figure}: no budget", m.name)),
+                    _ => {}
+                }
+                println!("  {figure:<28} {value:>9}");
+                measured.push((key, value));
+            }
         }
     }
     if std::env::var_os("EDGEDIFF_BLESS").is_some() {
         let mut text = String::from(
-            "# Firmware size and cost budget per shipped model, checked by tests/tests/firmware_qemu.rs:\n\
-             # a figure may grow at most 5% over this. Bytes, except the executed instructions per\n\
-             # network evaluation under QEMU -icount. Rewrite with EDGEDIFF_BLESS=1 after an\n\
-             # intended change.\n",
+            "# Firmware size and cost budget per core and shipped model, checked by\n\
+             # tests/tests/firmware_qemu.rs: a figure may grow at most 5% over this. Bytes, except\n\
+             # the executed instructions per network evaluation under QEMU -icount. Rewrite with\n\
+             # EDGEDIFF_BLESS=1 after an intended change.\n",
         );
-        for ((model, figure), v) in &measured {
-            text.push_str(&format!("{model:<14} {figure:<28} {v}\n"));
+        for ((core, model, figure), v) in &measured {
+            text.push_str(&format!("{core:<7} {model:<14} {figure:<28} {v}\n"));
         }
         std::fs::write(&budget_path, text).unwrap();
         return;

@@ -8,9 +8,9 @@
 compile_error!("choose one board feature: `qemu` or `rtt`");
 
 #[cfg(feature = "qemu")]
-mod mps2_an386;
+mod qemu_mps2;
 #[cfg(feature = "qemu")]
-pub use mps2_an386::*;
+pub use qemu_mps2::*;
 
 #[cfg(feature = "rtt")]
 mod probe;

@@ -254,6 +254,54 @@ fn onnxruntime_table(w: &mut String, medians: &BTreeMap<String, f64>) {
     }
 }
 
+/// Every shipped model on every core of `scripts/cores.sh` (one sample, seed 0): instructions
+/// per evaluation, flash (.text) and RAM (.bss + stack high-water).
+fn per_core(w: &mut String) {
+    let cores = firmware::cores();
+    writeln!(w, "## Every core (QEMU)\n").unwrap();
+    writeln!(
+        w,
+        "The same firmware built for each core of `scripts/cores.sh` (`scripts/firmware.sh \
+         --core C`); the samples are bit-identical on all of them (tests/tests/firmware_qemu.rs). \
+         The M0+ build runs on mps2-an385's Cortex-M3 (QEMU has no M0+ machine), so its counts \
+         are those of the ARMv6-M instruction stream. The M0+ and M3 have neither the DSP \
+         extension nor an FPU: their convs run the portable kernels and every `f32` operation \
+         is a soft-float call. The M7's dual issue does not show in instruction counts; its \
+         cycles would be fewer.\n"
+    )
+    .unwrap();
+    let header = cores.join(" | ");
+    let rule = "---|".repeat(cores.len());
+    let mut flash = format!("\n| model | {header} |\n|---|{rule}\n");
+    writeln!(w, "Instructions per evaluation (per MAC):\n").unwrap();
+    writeln!(w, "| model | {header} |\n|---|{rule}").unwrap();
+    for m in SHIPPED {
+        let bytes = std::fs::read(root().join("models").join(m.name).join("model.pack")).unwrap();
+        let (mut counts, mut sizes) = (String::new(), String::new());
+        for core in &cores {
+            let (run, elf, _) = firmware::run(core, m.name, 0, 1);
+            let f: BTreeMap<_, _> = firmware::footprint(&elf, bytes.len() as u64)
+                .into_iter()
+                .collect();
+            write!(
+                counts,
+                " {} ({:.1}) |",
+                run.per_evaluation,
+                run.per_evaluation as f64 / run.macs.max(1) as f64
+            )
+            .unwrap();
+            write!(sizes, " {} / {} + {} |", f["text"], f["bss"], run.stack).unwrap();
+        }
+        writeln!(w, "| {} |{counts}", m.name).unwrap();
+        writeln!(flash, "| {} |{sizes}", m.name).unwrap();
+    }
+    writeln!(
+        w,
+        "\nFlash .text / RAM .bss + stack high-water (bytes; the pack adds its size to flash):\n{flash}"
+    )
+    .unwrap();
+}
+
 fn main() {
     let medians = criterion_medians(&root().join("target/criterion"));
     if medians.is_empty() {
@@ -412,7 +460,7 @@ fn main() {
     let mut layers = String::new();
     let (mut whole, mut conv_layers, mut cmsis) = (Vec::new(), Vec::new(), Vec::new());
     for m in SHIPPED {
-        let (run, elf, _) = firmware::run(m.name, 0, 1);
+        let (run, elf, _) = firmware::run("m4", m.name, 0, 1);
         whole.push((m.name, run.per_evaluation, run.macs));
         let bytes = std::fs::read(root().join("models").join(m.name).join("model.pack")).unwrap();
         let pack = Pack::parse(&bytes).unwrap();
@@ -498,14 +546,19 @@ fn main() {
          near 3.2 and the 16- and 24-channel ones reach 2.1-2.6, while the MLP's 192-wide \
          linear layers reach 1.7. CMSIS-NN has the same structure (im2col, then a 2x2 \
          kernel) on NHWC data, where a patch row is one contiguous copy; it is still slower \
-         on most layers here. Layers with one output channel (1.5-19 per MAC) and the \
-         two-moons layers with 2 input or 2 output channels are dominated by per-output work \
-         (gather, requantization in Rust). Reaching 1.5 on the 8-channel convs needs an HWC \
+         on most layers here. A conv to one output channel skips the patch and sums each \
+         pixel from the input (rows of 3 taps as one word: 9 per MAC on the U-Net's last \
+         conv, where CMSIS-NN takes 12). The two-moons layers with 2 input or 2 output \
+         channels (128 MACs) are dominated by fixed per-layer and per-output work: each \
+         call computes every channel's multiplier from the scales (about 25 instructions a \
+         channel, 4.7k of the 37k per two-moons evaluation), and taps or rows that do not \
+         fill a kernel's group of 4 are summed and requantized in Rust. Reaching 1.5 on the 8-channel convs needs an HWC \
          activation layout or weights widened to int16 at compile time (TinyEngine's \
          approach, 2x the weight flash), both pack-format changes."
     )
     .unwrap();
     writeln!(w, "{layers}").unwrap();
+    per_core(w);
 
     writeln!(w, "## How time and memory grow\n").unwrap();
     writeln!(w, "Two-moons compiled for more steps: the pack grows by one 44-byte step row (plus embedding and quantization rows) per step; the arena and the sampler state do not change, so peak RAM is constant in the number of steps. Time per evaluation is flat across samplers (table above), so time is linear in steps.\n").unwrap();

@@ -247,9 +247,12 @@ mod kernels {
     //
     // `edgediff_requant acc, m`: acc = max(ssat8(vcvtr(f32(acc) * m) + zero point), lo),
     // with the zero point in r8 and lo in r9.
-    // The single-precision FPU of the Cortex-M4F (module assembly does not see the target's
-    // FPU features); its instructions are a subset of the M7's and M33's.
+    // Assembled as ARMv7E-M (with the DSP extension) for the single-precision FPU of the
+    // Cortex-M4F: module assembly does not see the target CPU's features, and ARMv8-M
+    // Mainline has the extension only as an option (which the Cortex-M33 has). These
+    // instructions encode the same on the M7 and the M33.
     global_asm!(
+        ".arch armv7e-m",
         ".fpu fpv4-sp-d16",
         ".macro edgediff_requant acc, mul",
         "vmov s0, \\acc",

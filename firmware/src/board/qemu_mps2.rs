@@ -1,10 +1,12 @@
-//! QEMU's `mps2-an386` (Cortex-M4 with FPU): defmt over semihosting, exit status through
-//! semihosting, and an instruction counter.
+//! QEMU's MPS2 boards (`mps2-an385` Cortex-M3, `mps2-an386` Cortex-M4F, `mps2-an500`
+//! Cortex-M7, `mps2-an505` Cortex-M33; scripts/cores.sh): defmt over semihosting, exit
+//! status through semihosting, and an instruction counter.
 //!
 //! Under `qemu-system-arm -icount shift=0` every executed instruction advances virtual time
-//! by 1 ns, and SysTick, clocked from the 25 MHz core clock, ticks once per 40 instructions.
-//! SysTick counts down from 2^24 - 1 and its exception counts the wraps, so
-//! `ticks * 40` is the executed instruction count with a resolution of 40 instructions.
+//! by 1 ns, and SysTick, clocked from the board's core clock, ticks once per
+//! [`config::INSTRUCTIONS_PER_TICK`] instructions (40 at 25 MHz, 50 at 20 MHz). SysTick counts
+//! down from 2^24 - 1 and its exception counts the wraps, so `ticks * INSTRUCTIONS_PER_TICK`
+//! is the executed instruction count, with that resolution.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::SYST;
@@ -13,11 +15,11 @@ use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
 
+use crate::config;
+
 /// What [`Board::now`] counts.
 pub const COUNTER_UNIT: &str = "instructions";
 
-/// Executed instructions per SysTick tick under `-icount shift=0` on this machine.
-const INSTRUCTIONS_PER_TICK: u64 = 40;
 const RELOAD: u32 = 0x00ff_ffff;
 
 static WRAPS: AtomicU32 = AtomicU32::new(0);
@@ -44,7 +46,8 @@ impl Board {
         Self { syst }
     }
 
-    /// Instructions executed since [`Board::init`] (resolution 40).
+    /// Instructions executed since [`Board::init`] (resolution
+    /// [`config::INSTRUCTIONS_PER_TICK`]).
     pub fn now(&self) -> u64 {
         loop {
             let before = WRAPS.load(Ordering::Acquire);
@@ -52,7 +55,7 @@ impl Board {
             if WRAPS.load(Ordering::Acquire) == before {
                 let ticks = u64::from(before) * (u64::from(RELOAD) + 1)
                     + u64::from(RELOAD - current.min(RELOAD));
-                return ticks * INSTRUCTIONS_PER_TICK;
+                return ticks * config::INSTRUCTIONS_PER_TICK;
             }
         }
     }
@@ -71,7 +74,12 @@ impl Board {
 
 #[exception]
 fn SysTick() {
-    WRAPS.fetch_add(1, Ordering::AcqRel);
+    // Only this handler writes WRAPS, so a load and a store suffice (ARMv6-M, the Cortex-M0+,
+    // has no atomic read-modify-write).
+    WRAPS.store(
+        WRAPS.load(Ordering::Acquire).wrapping_add(1),
+        Ordering::Release,
+    );
 }
 
 // cortex-m-rt requires the HardFault handler to be an `unsafe fn`.
