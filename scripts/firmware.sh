@@ -5,8 +5,8 @@
 # usage: scripts/firmware.sh [--core CORE] [--model NAME | --pack FILE] [--seed S]
 #                            [--samples N] [--label L] [--features F] [--build-only]
 #
-#   --core CORE    m0plus, m3, m4 (default), m7 or m33: the target, CPU and QEMU machine of
-#                  scripts/cores.sh
+#   --core CORE    m0plus, m3, m4 (default), m7, m33 or rv32: the target, CPU and QEMU
+#                  machine of scripts/cores.sh
 #   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
 #                  steps are the pack's)
@@ -19,7 +19,7 @@
 #   --build-only   build, print the ELF's path, do not run
 #
 # Provisions what is missing on a fresh machine: the cross compiler and linker
-# (scripts/cross-env.sh), qemu-system-arm (apt) and defmt-print (cargo install, into
+# (scripts/cross-env.sh), the core's QEMU (apt) and defmt-print (cargo install, into
 # target/tools). The ELF is target/firmware/CORE/TARGET/release/edgediff-firmware.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,11 +57,11 @@ core_config "$core" || exit 2
 cd "$root"
 
 provision() {
-  if ! command -v qemu-system-arm >/dev/null; then
-    echo "firmware.sh: installing qemu-system-arm" >&2
-    if ! apt-get install -y --no-install-recommends qemu-system-arm >&2; then
+  if ! command -v "$qemu" >/dev/null; then
+    echo "firmware.sh: installing $qemu_pkg" >&2
+    if ! apt-get install -y --no-install-recommends "$qemu_pkg" >&2; then
       apt-get update >&2
-      apt-get install -y --no-install-recommends qemu-system-arm >&2
+      apt-get install -y --no-install-recommends "$qemu_pkg" >&2
     fi
   fi
   if ! PATH="$root/target/tools/bin:$PATH" command -v defmt-print >/dev/null; then

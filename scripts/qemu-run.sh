@@ -20,7 +20,10 @@ core_config "$core" || exit 2
 elf="$1"
 export PATH="$root/target/tools/bin:$PATH"
 set +e
-timeout "${EDGEDIFF_QEMU_TIMEOUT:-600}" qemu-system-arm \
+# -bios none: on RISC-V virt, no firmware before ours (ignored by the Arm machines).
+bios=()
+[ "$qemu" = qemu-system-riscv32 ] && bios=(-bios none)
+timeout "${EDGEDIFF_QEMU_TIMEOUT:-600}" "$qemu" "${bios[@]}" \
   -machine "$machine" -cpu "$qemu_cpu" -nographic -monitor none -serial none \
   -semihosting-config enable=on,target=native -icount shift=0 \
   -kernel "$elf" | defmt-print -e "$elf"

@@ -47,7 +47,7 @@ static MODEL_OUT: ConstStaticCell<[f32; config::SAMPLE_LEN]> =
 static HISTORY: ConstStaticCell<[f32; config::HISTORY_LEN]> =
     ConstStaticCell::new([0.0; config::HISTORY_LEN]);
 
-#[cortex_m_rt::entry]
+#[board::entry]
 fn main() -> ! {
     stack::paint();
     let mut board = board::Board::init();

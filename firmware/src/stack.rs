@@ -3,7 +3,8 @@
 //! that no longer holds it marks the deepest the stack went.
 //!
 //! The only `unsafe` of the firmware is here: raw accesses to RAM that no Rust object owns
-//! (the free region below the stack, bounded by cortex-m-rt's linker symbols).
+//! (the free region below the stack, bounded by the runtime crate's linker symbols, which
+//! cortex-m-rt and riscv-rt both define).
 
 #![allow(unsafe_code)]
 
@@ -29,7 +30,7 @@ fn stack_top() -> usize {
 /// Paints the free stack region. Call first thing in `main`.
 pub fn paint() {
     let bottom = free_bottom();
-    let sp = cortex_m::register::msp::read() as usize;
+    let sp = crate::board::stack_pointer();
     let words = (sp.saturating_sub(bottom as usize) / 4).saturating_sub(MARGIN_WORDS);
     for i in 0..words {
         // SAFETY: `bottom + i` lies between the end of the statics and below the live stack

@@ -1,16 +1,28 @@
 //! The board: where defmt's bytes go, what the counter counts, how a run ends.
 //!
 //! Each board module provides the same small API (`Board::init`, `Board::now`, `Board::exit`,
-//! `COUNTER_UNIT`) and links a defmt transport and a panic handler. Adding a board means adding
-//! a module here (and its feature in Cargo.toml) plus its `memory.x`; nothing else changes.
+//! `COUNTER_UNIT`, `stack_pointer`) and links a defmt transport and a panic handler. Adding a
+//! board means adding a module here (and its feature in Cargo.toml) plus its memory map under
+//! `memory/`; nothing else changes.
 
 #[cfg(all(feature = "qemu", feature = "rtt"))]
 compile_error!("choose one board feature: `qemu` or `rtt`");
 
-#[cfg(feature = "qemu")]
+#[cfg(all(feature = "qemu", target_arch = "arm"))]
 mod qemu_mps2;
-#[cfg(feature = "qemu")]
+#[cfg(all(feature = "qemu", target_arch = "arm"))]
 pub use qemu_mps2::*;
+
+#[cfg(all(feature = "qemu", target_arch = "riscv32"))]
+mod qemu_virt_rv32;
+#[cfg(all(feature = "qemu", target_arch = "riscv32"))]
+pub use qemu_virt_rv32::*;
+
+/// The runtime's entry-point attribute.
+#[cfg(not(target_arch = "riscv32"))]
+pub use cortex_m_rt::entry;
+#[cfg(target_arch = "riscv32")]
+pub use riscv_rt::entry;
 
 #[cfg(feature = "rtt")]
 mod probe;
