@@ -153,6 +153,11 @@ fn main() {
     fs::copy(&memory_x, out.join("memory.x"))
         .unwrap_or_else(|e| fail(&format!("copying memory.x to {}: {e}", out.display())));
     println!("cargo::rustc-link-search={}", out.display());
+    // ARMv6-M (the Cortex-M0+) has no DWT cycle counter: the `rtt` board counts with SysTick.
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo::rustc-cfg=armv6m");
+    }
     if env::var_os("CARGO_FEATURE_CMSIS_NN").is_some() {
         link_cmsis_nn();
     }

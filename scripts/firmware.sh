@@ -2,11 +2,13 @@
 # Builds the firmware for a model pack and a Cortex-M core and runs it under QEMU (one
 # command).
 #
-# usage: scripts/firmware.sh [--core CORE] [--model NAME | --pack FILE] [--seed S]
+# usage: scripts/firmware.sh [--core CORE | --board BOARD] [--model NAME | --pack FILE] [--seed S]
 #                            [--samples N] [--label L] [--features F] [--build-only]
 #
 #   --core CORE    m0plus, m3, m4 (default), m7, m33 or rv32: the target, CPU and QEMU
 #                  machine of scripts/cores.sh
+#   --board BOARD  a real board instead (nrf52840, stm32f411, stm32h743, rp2040, rp2350;
+#                  scripts/boards.sh): defmt over RTT, flashed and run by `probe-rs run`
 #   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
 #                  steps are the pack's)
@@ -25,8 +27,11 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/cores.sh
 . "$root/scripts/cores.sh"
+# shellcheck source=scripts/boards.sh
+. "$root/scripts/boards.sh"
 
 core=m4
+board=""
 pack="$root/models/two-moons/model.pack"
 seed=0
 samples=4
@@ -39,6 +44,7 @@ build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --core) core="$2"; shift 2 ;;
+    --board) board="$2"; shift 2 ;;
     --model) pack="$root/models/$2/model.pack"; shift 2 ;;
     --pack) pack="$(realpath -m "$2")"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
@@ -54,9 +60,17 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$pack" ] || { echo "firmware.sh: $pack: no such model pack" >&2; exit 2; }
 core_config "$core" || exit 2
+if [ -n "$board" ]; then
+  board_config "$board" || exit 2
+  core="board-$board"
+  features="rtt${extra:+,$extra}${features:+,$features}"
+fi
 cd "$root"
 
 provision() {
+  if [ -n "$board" ]; then
+    return
+  fi
   if ! command -v "$qemu" >/dev/null; then
     echo "firmware.sh: installing $qemu_pkg" >&2
     if ! apt-get install -y --no-install-recommends "$qemu_pkg" >&2; then
@@ -84,10 +98,18 @@ elf="$root/target/firmware/$core/$target/release/edgediff-firmware"
     EDGEDIFF_STRENGTH="$strength" EDGEDIFF_CORE="$core" EDGEDIFF_MEMORY_X="$memory" \
     EDGEDIFF_INSTRUCTIONS_PER_TICK="$tick" \
     cargo build --release --quiet $EDGEDIFF_BUILD_STD --target "$target" \
-      --target-dir "$root/target/firmware/$core" ${features:+--features "$features"} >&2
+      --target-dir "$root/target/firmware/$core" ${board:+--no-default-features} \
+      ${features:+--features "$features"} >&2
 )
 if [ "$build_only" = 1 ]; then
   echo "$elf"
   exit 0
+fi
+if [ -n "$board" ]; then
+  command -v probe-rs >/dev/null || {
+    echo "firmware.sh: running on a board needs probe-rs (cargo install probe-rs-tools --locked) and the board behind a debug probe" >&2
+    exit 2
+  }
+  exec probe-rs run --chip "$chip" "$elf"
 fi
 exec scripts/qemu-run.sh --core "$core" "$elf"

@@ -40,6 +40,13 @@ step "runtime builds for Cortex-M4F (thumbv7em-none-eabihf), with defmt"
 step "firmware: toolchain, QEMU and defmt-print provisioned, default build"
 scripts/firmware.sh --build-only
 
+step "firmware for every real board of scripts/boards.sh builds (running needs the hardware)"
+# shellcheck source=scripts/boards.sh
+. scripts/boards.sh
+for board in $BOARDS; do
+  scripts/firmware.sh --board "$board" --build-only >/dev/null
+done
+
 step "tests (the firmware test runs every shipped model on every core under QEMU; fuzz corpora replay)"
 cargo test --workspace
 

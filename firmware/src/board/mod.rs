@@ -8,6 +8,13 @@
 #[cfg(all(feature = "qemu", feature = "rtt"))]
 compile_error!("choose one board feature: `qemu` or `rtt`");
 
+/// The SysTick counter: QEMU's instruction counts, and cycles on the Cortex-M0+ (no DWT).
+#[cfg(any(all(feature = "qemu", target_arch = "arm"), armv6m))]
+mod systick;
+
+#[cfg(any(feature = "rp2040", feature = "rp2350"))]
+mod rp_boot;
+
 #[cfg(all(feature = "qemu", target_arch = "arm"))]
 mod qemu_mps2;
 #[cfg(all(feature = "qemu", target_arch = "arm"))]

@@ -4,13 +4,11 @@
 //!
 //! Under `qemu-system-arm -icount shift=0` every executed instruction advances virtual time
 //! by 1 ns, and SysTick, clocked from the board's core clock, ticks once per
-//! [`config::INSTRUCTIONS_PER_TICK`] instructions (40 at 25 MHz, 50 at 20 MHz). SysTick counts
-//! down from 2^24 - 1 and its exception counts the wraps, so `ticks * INSTRUCTIONS_PER_TICK`
-//! is the executed instruction count, with that resolution.
+//! [`config::INSTRUCTIONS_PER_TICK`] instructions (40 at 25 MHz, 50 at 20 MHz), so
+//! `ticks * INSTRUCTIONS_PER_TICK` ([`super::systick`]) is the executed instruction count,
+//! with that resolution.
 
-use core::sync::atomic::{AtomicU32, Ordering};
-use cortex_m::peripheral::SYST;
-use cortex_m::peripheral::syst::SystClkSource;
+use super::systick::Ticks;
 use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
@@ -20,13 +18,9 @@ use crate::config;
 /// What [`Board::now`] counts.
 pub const COUNTER_UNIT: &str = "instructions";
 
-const RELOAD: u32 = 0x00ff_ffff;
-
-static WRAPS: AtomicU32 = AtomicU32::new(0);
-
 /// The board's peripherals this firmware uses.
 pub struct Board {
-    syst: SYST,
+    ticks: Ticks,
 }
 
 impl Board {
@@ -37,32 +31,19 @@ impl Board {
             debug::exit(debug::EXIT_FAILURE);
             loop {}
         };
-        let mut syst = p.SYST;
-        syst.set_clock_source(SystClkSource::Core);
-        syst.set_reload(RELOAD);
-        syst.clear_current();
-        syst.enable_interrupt();
-        syst.enable_counter();
-        Self { syst }
+        Self {
+            ticks: Ticks::start(p.SYST),
+        }
     }
 
     /// Instructions executed since [`Board::init`] (resolution
     /// [`config::INSTRUCTIONS_PER_TICK`]).
     pub fn now(&self) -> u64 {
-        loop {
-            let before = WRAPS.load(Ordering::Acquire);
-            let current = SYST::get_current();
-            if WRAPS.load(Ordering::Acquire) == before {
-                let ticks = u64::from(before) * (u64::from(RELOAD) + 1)
-                    + u64::from(RELOAD - current.min(RELOAD));
-                return ticks * config::INSTRUCTIONS_PER_TICK;
-            }
-        }
+        self.ticks.now() * config::INSTRUCTIONS_PER_TICK
     }
 
     /// Ends the run: QEMU exits with status 0 for `status == 0`, 1 otherwise.
     pub fn exit(self, status: u8) -> ! {
-        let _ = self.syst;
         debug::exit(if status == 0 {
             debug::EXIT_SUCCESS
         } else {
@@ -70,16 +51,6 @@ impl Board {
         });
         loop {}
     }
-}
-
-#[exception]
-fn SysTick() {
-    // Only this handler writes WRAPS, so a load and a store suffice (ARMv6-M, the Cortex-M0+,
-    // has no atomic read-modify-write).
-    WRAPS.store(
-        WRAPS.load(Ordering::Acquire).wrapping_add(1),
-        Ordering::Release,
-    );
 }
 
 // cortex-m-rt requires the HardFault handler to be an `unsafe fn`.
