@@ -264,10 +264,12 @@ fn per_core(w: &mut String) {
         "The same firmware built for each core of `scripts/cores.sh` (`scripts/firmware.sh \
          --core C`); the samples are bit-identical on all of them (tests/tests/firmware_qemu.rs). \
          The M0+ build runs on mps2-an385's Cortex-M3 (QEMU has no M0+ machine), so its counts \
-         are those of the ARMv6-M instruction stream. The M0+ and M3 have neither the DSP \
-         extension nor an FPU: their convs run the portable kernels and every `f32` operation \
-         is a soft-float call. The M7's dual issue does not show in instruction counts; its \
-         cycles would be fewer.\n"
+         are those of the ARMv6-M instruction stream. The RISC-V build runs on QEMU's virt \
+         machine and counts with `minstret` (exact; the Arm boards read SysTick, 40 or 50 \
+         instructions per tick). The M0+, the M3 and the RV32IMAC have neither DSP \
+         instructions nor an FPU: their convs run the portable kernels and every `f32` \
+         operation is a soft-float call. The M7's dual issue does not show in instruction \
+         counts; its cycles would be fewer.\n"
     )
     .unwrap();
     let header = cores.join(" | ");
