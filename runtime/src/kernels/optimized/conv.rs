@@ -38,7 +38,7 @@ enum Strategy {
     Rows,
 }
 
-/// One conv call: its operands and the derived sizes both strategies use.
+/// One conv call: its operands and the derived sizes every strategy uses.
 struct Conv<'a, 'p> {
     x: &'a [i8],
     qx: QParams,
