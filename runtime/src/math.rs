@@ -108,19 +108,102 @@ pub fn round_ties_even(x: f32) -> f32 {
 /// (saturating at the `i32` range, NaN becomes 0).
 ///
 /// On an ARM core with an FPU this is the one `VCVTR.S32.F32`, which rounds in the FPSCR's
-/// mode: round to nearest even, the reset value, which nothing here changes. Elsewhere it is
-/// [`round_ties_even`] and Rust's saturating conversion. The firmware's kernel check compares
-/// the two under QEMU on every `f32` of magnitude up to 128 on a grid of 2^-11 (ties
-/// included) and on random bit patterns.
+/// mode: round to nearest even, the reset value, which nothing here changes. On an embedded
+/// core without floating-point hardware (Cortex-M0+ and M3, RV32IMAC) it is
+/// [`round_bits_to_i32`], integer operations on the bits, where the `f32` form would be five
+/// soft-float calls. Elsewhere it is [`round_ties_even`] and Rust's saturating conversion. The
+/// firmware's kernel check compares the device's form with that one under QEMU on every `f32`
+/// of magnitude up to 128 on a grid of 2^-11 (ties included) and on random bit patterns.
 #[inline(always)]
 pub fn round_to_i32(x: f32) -> i32 {
     #[cfg(all(target_arch = "arm", target_feature = "fpregs"))]
     {
         vfp::vcvtr(x)
     }
-    #[cfg(not(all(target_arch = "arm", target_feature = "fpregs")))]
+    // An embedded target without floating-point registers (Arm) or the F extension (RISC-V).
+    #[cfg(all(
+        target_os = "none",
+        not(target_feature = "fpregs"),
+        not(target_feature = "f")
+    ))]
+    {
+        round_bits_to_i32(x)
+    }
+    #[cfg(not(any(
+        all(target_arch = "arm", target_feature = "fpregs"),
+        all(
+            target_os = "none",
+            not(target_feature = "fpregs"),
+            not(target_feature = "f")
+        )
+    )))]
     {
         round_ties_even(x) as i32
+    }
+}
+
+/// `x.is_nan()`; on an embedded core without floating-point hardware, on the bits (there a
+/// comparison is a soft-float call).
+#[inline(always)]
+pub fn is_nan(x: f32) -> bool {
+    #[cfg(all(
+        target_os = "none",
+        not(target_feature = "fpregs"),
+        not(target_feature = "f")
+    ))]
+    {
+        x.to_bits() & 0x7fff_ffff > 0x7f80_0000
+    }
+    #[cfg(not(all(
+        target_os = "none",
+        not(target_feature = "fpregs"),
+        not(target_feature = "f")
+    )))]
+    {
+        x.is_nan()
+    }
+}
+
+/// `round_ties_even(x) as i32` from the bits of `x` with integer operations only: ties to
+/// even, saturating at the `i32` range, NaN to 0. Equal to the `f32` form for every input
+/// (tested on every exponent with the mantissas where rounding changes, and random patterns).
+#[cfg_attr(
+    not(all(
+        target_os = "none",
+        not(target_feature = "fpregs"),
+        not(target_feature = "f")
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn round_bits_to_i32(x: f32) -> i32 {
+    let bits = x.to_bits();
+    let negative = bits >> 31 != 0;
+    let exponent = (bits >> 23) & 0xff;
+    let fraction = bits & 0x007f_ffff;
+    let magnitude = match exponent {
+        // NaN.
+        0xff if fraction != 0 => return 0,
+        // |x| >= 2^31 (or infinite): saturates; -2^31 itself is i32::MIN either way.
+        158.. => return if negative { i32::MIN } else { i32::MAX },
+        // |x| < 0.5 (subnormals included): 0.
+        0..=125 => 0,
+        // An integer already: 2^23 <= |x| < 2^31.
+        150.. => (fraction | 0x0080_0000) << (exponent - 150),
+        // 0.5 <= |x| < 2^23: shift out 1 to 24 fraction bits, rounding half to even.
+        _ => {
+            let significand = fraction | 0x0080_0000;
+            let shift = 150 - exponent;
+            let kept = significand >> shift;
+            let rest = significand & ((1 << shift) - 1);
+            let half = 1 << (shift - 1);
+            kept + u32::from(rest > half || (rest == half && kept & 1 == 1))
+        }
+    };
+    // Below 2^31 here, so the conversion and the negation are exact.
+    if negative {
+        -(magnitude as i32)
+    } else {
+        magnitude as i32
     }
 }
 
@@ -147,6 +230,52 @@ mod vfp {
 mod tests {
     use super::*;
     extern crate std;
+
+    #[test]
+    fn integer_rounding_is_the_f32_form() {
+        // Every exponent and sign, with the fraction bits around every rounding boundary
+        // (each power-of-two bit alone, below and above it, ties and all-ones), then random
+        // patterns: against `round_ties_even(x) as i32`.
+        let mut checked = 0usize;
+        let mut fractions = std::vec![0u32, 1, 0x007f_ffff, 0x0040_0000];
+        for b in 0..23 {
+            for f in [
+                1u32 << b,
+                (1 << b) - 1,
+                (1 << b) + 1,
+                0x007f_ffff ^ (1 << b),
+            ] {
+                fractions.push(f & 0x007f_ffff);
+            }
+        }
+        for sign in [0u32, 1 << 31] {
+            for exponent in 0..=0xffu32 {
+                for &f in &fractions {
+                    for low in 0..64u32 {
+                        let x = f32::from_bits(sign | exponent << 23 | (f ^ low) & 0x007f_ffff);
+                        assert_eq!(round_bits_to_i32(x), round_ties_even(x) as i32, "{x:e}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        let mut s = 0x2545_f491u32;
+        for _ in 0..4_000_000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let x = f32::from_bits(s);
+            assert_eq!(round_bits_to_i32(x), round_ties_even(x) as i32, "{:#x}", s);
+            checked += 1;
+        }
+        // And every value of magnitude up to 2^10 on a grid of 2^-12 (ties included).
+        for i in -(1i32 << 22)..=(1 << 22) {
+            let x = i as f32 / 4096.0;
+            assert_eq!(round_bits_to_i32(x), round_ties_even(x) as i32, "{x}");
+            checked += 1;
+        }
+        std::println!("integer rounding == f32 rounding on {checked} values");
+    }
 
     #[test]
     fn sqrt_is_correctly_rounded() {

@@ -39,7 +39,7 @@ impl QParams {
 /// and NaN gives 0 either way.
 #[inline(always)]
 pub fn round_saturate(v: f32, zero_point: i32) -> i8 {
-    if v.is_nan() {
+    if crate::math::is_nan(v) {
         return 0;
     }
     round_to_i32(v).saturating_add(zero_point).clamp(-128, 127) as i8
