@@ -268,7 +268,8 @@ fn per_core(w: &mut String) {
          machine and counts with `minstret` (exact; the Arm boards read SysTick, 40 or 50 \
          instructions per tick). The M0+, the M3 and the RV32IMAC have neither DSP \
          instructions nor an FPU: their convs run the portable kernels and every `f32` \
-         operation is a soft-float call. The M7's dual issue does not show in instruction \
+         operation is a soft-float call, except the final rounding of each output (integer \
+         operations on the bits). The M7's dual issue does not show in instruction \
          counts; its cycles would be fewer.\n"
     )
     .unwrap();
