@@ -1,7 +1,7 @@
 //! The board: where defmt's bytes go, what the counter counts, how a run ends.
 //!
 //! Each board module provides the same small API (`Board::init`, `Board::now`, `Board::exit`,
-//! `COUNTER_UNIT`, `stack_pointer`) and links a defmt transport and a panic handler. Adding a
+//! `COUNTER_UNIT`; `stack_pointer` on RISC-V, shared below on Cortex-M) and links a defmt transport and a panic handler. Adding a
 //! board means adding a module here (and its feature in Cargo.toml) plus its memory map under
 //! `memory/`; nothing else changes.
 
@@ -28,6 +28,12 @@ pub use qemu_virt_rv32::*;
 /// The runtime's entry-point attribute.
 #[cfg(not(target_arch = "riscv32"))]
 pub use cortex_m_rt::entry;
+
+/// The current stack pointer (the main stack's), on every Cortex-M board.
+#[cfg(not(target_arch = "riscv32"))]
+pub fn stack_pointer() -> usize {
+    cortex_m::register::msp::read() as usize
+}
 #[cfg(target_arch = "riscv32")]
 pub use riscv_rt::entry;
 

@@ -81,11 +81,6 @@ impl Board {
     }
 }
 
-/// The current stack pointer (the main stack's).
-pub fn stack_pointer() -> usize {
-    cortex_m::register::msp::read() as usize
-}
-
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     defmt::error!("firmware panic");
