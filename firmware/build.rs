@@ -8,7 +8,8 @@
 //!   `EDGEDIFF_STRENGTH` (SDEdit), as `edgediff sample --init --noise-std | --strength`.
 //! - `EDGEDIFF_STACK_BYTES` (16384): RAM kept for the stack when checking the budget.
 //! - `EDGEDIFF_MEMORY_X` (`memory/mps2.x`): the memory map, a file under this directory,
-//!   copied to `memory.x` where cortex-m-rt's linker script finds it.
+//!   copied to `memory.x` where cortex-m-rt's (or riscv-rt's) linker script finds it; on the
+//!   ESP32-C3 only read for the RAM budget, since esp-hal's scripts have their own.
 //! - `EDGEDIFF_CORE` (`m4`) and `EDGEDIFF_INSTRUCTIONS_PER_TICK` (40): the core's name, for
 //!   the log, and its QEMU board's instructions per SysTick tick (scripts/cores.sh sets both).
 //! - `EDGEDIFF_CMSIS_NN_LIB` (feature `cmsis-nn` only): the CMSIS-NN static library to link.
@@ -150,9 +151,12 @@ fn main() {
     let out = cargo_dir("OUT_DIR");
     let memory_x = dir.join(var("EDGEDIFF_MEMORY_X").unwrap_or_else(|| "memory/mps2.x".into()));
     println!("cargo::rerun-if-changed={}", memory_x.display());
-    fs::copy(&memory_x, out.join("memory.x"))
-        .unwrap_or_else(|e| fail(&format!("copying memory.x to {}: {e}", out.display())));
-    println!("cargo::rustc-link-search={}", out.display());
+    // esp-hal's linker scripts bring their own memory.x: the map here is the budget's only.
+    if env::var_os("CARGO_FEATURE_ESP32C3").is_none() {
+        fs::copy(&memory_x, out.join("memory.x"))
+            .unwrap_or_else(|e| fail(&format!("copying memory.x to {}: {e}", out.display())));
+        println!("cargo::rustc-link-search={}", out.display());
+    }
     // ARMv6-M (the Cortex-M0+) has no DWT cycle counter: the `rtt` board counts with SysTick.
     println!("cargo::rustc-check-cfg=cfg(armv6m)");
     if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {

@@ -7,7 +7,8 @@
 #
 #   --core CORE    m0plus, m3, m4 (default), m7, m33 or rv32: the target, CPU and QEMU
 #                  machine of scripts/cores.sh
-#   --board BOARD  a real board instead (nrf52840, stm32f411, stm32h743, rp2040, rp2350;
+#   --board BOARD  a real board instead (nrf52840, stm32f411, stm32h743, rp2040, rp2350,
+#                  esp32c3;
 #                  scripts/boards.sh): defmt over RTT, flashed and run by `probe-rs run`
 #   --model NAME   a shipped model (models/NAME/model.pack); default two-moons
 #   --pack FILE    any model pack (compile one with `edgediff compile`; the sampler and its
@@ -22,7 +23,7 @@
 #
 # Provisions what is missing on a fresh machine: the cross compiler and linker
 # (scripts/cross-env.sh), the core's QEMU (apt) and defmt-print (cargo install, into
-# target/tools). The ELF is target/firmware/CORE/TARGET/release/edgediff-firmware.
+# target/tools). The ELF is target/firmware/CPU/TARGET/release/edgediff-firmware.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/cores.sh
@@ -60,6 +61,7 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$pack" ] || { echo "firmware.sh: $pack: no such model pack" >&2; exit 2; }
 core_config "$core" || exit 2
+link=link.x
 if [ -n "$board" ]; then
   board_config "$board" || exit 2
   core="board-$board"
@@ -85,20 +87,21 @@ provision() {
 }
 provision
 
-# One target directory per core: M4 and M7 share a target triple but not a target-cpu.
-elf="$root/target/firmware/$core/$target/release/edgediff-firmware"
+# One target directory per LLVM CPU (M4 and M7 share a target triple but not a CPU): the
+# cores and the boards with the same CPU share their compiled dependencies.
+elf="$root/target/firmware/$cpu/$target/release/edgediff-firmware"
 (
   eval "$(scripts/cross-env.sh "$target")"
   cd firmware
-  # The link scripts of .cargo/config.toml, for any target, and the core's CPU.
-  export RUSTFLAGS="-C link-arg=-Tlink.x -C link-arg=-Tdefmt.x -C target-cpu=$cpu"
+  # The link scripts (.cargo/config.toml's, or the board's HAL's), and the core's CPU.
+  export RUSTFLAGS="-C link-arg=-T$link -C link-arg=-Tdefmt.x -C target-cpu=$cpu"
   # shellcheck disable=SC2086 # EDGEDIFF_BUILD_STD is empty or one flag
   EDGEDIFF_PACK="$pack" EDGEDIFF_SEED="$seed" EDGEDIFF_SAMPLES="$samples" \
     EDGEDIFF_LABEL="$label" EDGEDIFF_INIT="$init" EDGEDIFF_NOISE_STD="$noise_std" \
     EDGEDIFF_STRENGTH="$strength" EDGEDIFF_CORE="$core" EDGEDIFF_MEMORY_X="$memory" \
     EDGEDIFF_INSTRUCTIONS_PER_TICK="$tick" \
     cargo build --release --quiet $EDGEDIFF_BUILD_STD --target "$target" \
-      --target-dir "$root/target/firmware/$core" ${board:+--no-default-features} \
+      --target-dir "$root/target/firmware/$cpu" ${board:+--no-default-features} \
       ${features:+--features "$features"} >&2
 )
 if [ "$build_only" = 1 ]; then

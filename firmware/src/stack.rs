@@ -4,7 +4,7 @@
 //!
 //! The only `unsafe` of the firmware is here: raw accesses to RAM that no Rust object owns
 //! (the free region below the stack, bounded by the runtime crate's linker symbols, which
-//! cortex-m-rt and riscv-rt both define).
+//! cortex-m-rt, riscv-rt and esp-hal define).
 
 #![allow(unsafe_code)]
 
@@ -14,13 +14,24 @@ const MARGIN_WORDS: usize = 16;
 
 unsafe extern "C" {
     /// End of `.bss`/`.uninit`: the lowest address the stack may grow down to.
+    #[cfg(not(feature = "esp32c3"))]
     static mut __sheap: u32;
+    /// esp-hal's stack guard word near the end of the stack, which a debug watchpoint
+    /// watches: painting starts above it.
+    #[cfg(feature = "esp32c3")]
+    static mut __stack_chk_guard: u32;
     /// The initial stack pointer, the top of RAM.
     static mut _stack_start: u32;
 }
 
+#[cfg(not(feature = "esp32c3"))]
 fn free_bottom() -> *mut u32 {
     &raw mut __sheap
+}
+
+#[cfg(feature = "esp32c3")]
+fn free_bottom() -> *mut u32 {
+    (&raw mut __stack_chk_guard).wrapping_add(1)
 }
 
 fn stack_top() -> usize {

@@ -1,9 +1,10 @@
 //! The board: where defmt's bytes go, what the counter counts, how a run ends.
 //!
 //! Each board module provides the same small API (`Board::init`, `Board::now`, `Board::exit`,
-//! `COUNTER_UNIT`; `stack_pointer` on RISC-V, shared below on Cortex-M) and links a defmt transport and a panic handler. Adding a
-//! board means adding a module here (and its feature in Cargo.toml) plus its memory map under
-//! `memory/`; nothing else changes.
+//! `COUNTER_UNIT`; `stack_pointer` on RISC-V, shared below on Cortex-M; `entry` where the
+//! start-up is not cortex-m-rt's or riscv-rt's) and links a defmt transport and a panic
+//! handler. Adding a board means adding a module here (and its feature in Cargo.toml) plus its
+//! memory map under `memory/`; nothing else changes.
 
 #[cfg(all(feature = "qemu", feature = "rtt"))]
 compile_error!("choose one board feature: `qemu` or `rtt`");
@@ -34,13 +35,20 @@ pub use cortex_m_rt::entry;
 pub fn stack_pointer() -> usize {
     cortex_m::register::msp::read() as usize
 }
-#[cfg(target_arch = "riscv32")]
+#[cfg(all(feature = "qemu", target_arch = "riscv32"))]
 pub use riscv_rt::entry;
 
-#[cfg(feature = "rtt")]
+#[cfg(all(feature = "rtt", not(target_arch = "riscv32")))]
 mod probe;
-#[cfg(feature = "rtt")]
+#[cfg(all(feature = "rtt", not(target_arch = "riscv32")))]
 pub use probe::*;
+
+#[cfg(feature = "esp32c3")]
+mod esp32c3;
+#[cfg(feature = "esp32c3")]
+pub use esp32c3::*;
+#[cfg(all(feature = "esp32c3", not(feature = "rtt")))]
+compile_error!("the `esp32c3` board needs the `rtt` feature (its defmt transport)");
 
 #[cfg(not(any(feature = "qemu", feature = "rtt")))]
 compile_error!("enable a board feature: `qemu` (default) or `rtt`");
