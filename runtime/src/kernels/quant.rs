@@ -1,5 +1,6 @@
 //! Quantization arithmetic shared by every kernel.
 
+#[cfg(not(target_arch = "x86_64"))]
 use crate::math::round_to_i32;
 
 /// Per-tensor activation quantization: `real = scale * (q - zero_point)`.
@@ -37,12 +38,35 @@ impl QParams {
 /// Cortex-M with an FPU) and the zero point added in integers. Adding it in `f32` instead
 /// gives the same result for every `v`: the sum is exact below 2^24, past it both saturate,
 /// and NaN gives 0 either way.
+///
+/// On x86_64 the same result comes from a branch-free form that the compiler vectorizes over
+/// a loop of outputs: the value clamped to `+-2^22` (past it every zero point of magnitude
+/// below `2^21`, which includes every int8 zero point, saturates the same way; a NaN's
+/// result, whatever its bits give, is replaced by 0 at the end), rounded by adding and
+/// subtracting `1.5 * 2^23` (exact up to `2^22` under the default rounding mode, ties to
+/// even: the sum lies in `[2^23, 2^24]`, where the spacing is 1, so its bits minus
+/// `MAGIC`'s are the integer), offset by the zero point (clamped to `+-2^24`, which keeps its
+/// saturation) and saturated.
 #[inline(always)]
 pub fn round_saturate(v: f32, zero_point: i32) -> i8 {
-    if crate::math::is_nan(v) {
-        return 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        const LIMIT: f32 = 4_194_304.0;
+        const MAGIC: f32 = 12_582_912.0;
+        let sum = v.clamp(-LIMIT, LIMIT) + MAGIC;
+        let r = (sum.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+        let q = r
+            .wrapping_add(zero_point.clamp(-(1 << 24), 1 << 24))
+            .clamp(-128, 127) as i8;
+        if v.is_nan() { 0 } else { q }
     }
-    round_to_i32(v).saturating_add(zero_point).clamp(-128, 127) as i8
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        if crate::math::is_nan(v) {
+            return 0;
+        }
+        round_to_i32(v).saturating_add(zero_point).clamp(-128, 127) as i8
+    }
 }
 
 /// The requantization multiplier of a matmul or conv output channel: `s_x * s_w / s_y`. The

@@ -13,7 +13,9 @@
 use super::dot::{
     Int8Out, PAIR_TAPS, PatchPair, dot_pair, dot_pair_int8, dot_rows, dot_rows_int8, prepare,
 };
-use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
+use crate::kernels::quant::{
+    QParams, Rounding, multiplier, read_f32, read_i32, requantize, requantize_exact,
+};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
 /// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`, the two
@@ -209,6 +211,8 @@ pub fn conv2d_in(
             rounding,
         };
         match strategy {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            Strategy::Patches if patch_blocks_avx2(&c, pair, block, y) => {}
             Strategy::Patches => patches(&c, pair, block, y),
             Strategy::Pixels => pixels(&c, y),
             Strategy::Rows => rows(&c, &mut block.acc, y),
@@ -331,6 +335,16 @@ impl Rows {
 /// of bounds, which a validated geometry never gives, copy nothing.
 #[allow(unsafe_code)]
 fn copy_rows(x: &[i8], patch: &mut [i16], r: &Rows, z: i16) {
+    // Whole 3x3 kernels only: each row's fourth value lands on the next row's first, or
+    // (the last row of a channel) on the next channel's, written after it.
+    #[cfg(target_arch = "x86_64")]
+    if r.len == 3
+        && r.dst[2] == 3
+        && r.rows * 3 == r.dst[1]
+        && (Rows { len: 4, ..*r }).fit(x.len(), patch.len())
+    {
+        return copy_rows4_sse2(x, patch, r, z);
+    }
     if !r.fit(x.len(), patch.len()) {
         return;
     }
@@ -362,6 +376,39 @@ fn copy_rows(x: &[i8], patch: &mut [i16], r: &Rows, z: i16) {
                         *pp.add(d + i) = i16::from(*xp.add(s + i)) - z;
                     }
                 }
+            }
+            s += r.src[2];
+            d += r.dst[2];
+        }
+    }
+}
+
+/// [`copy_rows`] for a whole 3x3 kernel on x86_64: each row read as 4 bytes and written as 4
+/// values with SSE2 (part of every x86_64 CPU), the fourth overwritten by the next row or,
+/// after the last, left in the patch's padding, which the caller zeroes after the taps (so
+/// the patch it passes must have room for it, else the plain copy runs). The caller checked
+/// that 4 values from every segment's start are in bounds.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn copy_rows4_sse2(x: &[i8], patch: &mut [i16], r: &Rows, z: i16) {
+    use core::arch::x86_64::{
+        __m128i, _mm_cvtsi32_si128, _mm_set1_epi16, _mm_srai_epi16, _mm_storel_epi64,
+        _mm_sub_epi16, _mm_unpacklo_epi8,
+    };
+    let (xp, pp) = (x.as_ptr(), patch.as_mut_ptr());
+    // SAFETY: SSE2 is in the x86_64 baseline.
+    let zz = unsafe { _mm_set1_epi16(z) };
+    for c in 0..r.channels {
+        let (mut s, mut d) = (r.src[0] + c * r.src[1], r.dst[0] + c * r.dst[1]);
+        for _ in 0..r.rows {
+            // SAFETY: s + 4 and d + 4 stay within the slices (checked by the caller as in
+            // `copy_rows`, with segments of 4); SSE2 is in the x86_64 baseline.
+            unsafe {
+                let word = xp.add(s).cast::<i32>().read_unaligned();
+                let bytes = _mm_cvtsi32_si128(word);
+                // Each byte into the high half of a 16-bit lane, then shifted down with its sign.
+                let wide = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(bytes, bytes));
+                _mm_storel_epi64(pp.add(d).cast::<__m128i>(), _mm_sub_epi16(wide, zz));
             }
             s += r.src[2];
             d += r.dst[2];
@@ -571,6 +618,75 @@ fn patches(c: &Conv<'_, '_>, pair: &mut PatchPair, block: &mut Block, y: &mut [i
     }
 }
 
+/// x86_64 with AVX2 ([`super::avx2`]): the patches of up to
+/// [`MAX_PIXELS`](super::avx2::MAX_PIXELS) output pixels gathered side by side, then every
+/// block of output channels summed against all of them in registers (two rows by four
+/// patches), and each channel's run of pixels requantized at once ([`requantize_chunk`]).
+/// Returns false, having written nothing, where the CPU lacks AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn patch_blocks_avx2(
+    c: &Conv<'_, '_>,
+    pair: &mut PatchPair,
+    block: &mut Block,
+    y: &mut [i8],
+) -> bool {
+    use super::avx2;
+    if !avx2::available() {
+        return false;
+    }
+    let (g, out_plane) = (c.g, c.out_h * c.out_w);
+    let stride = c.row.next_multiple_of(16);
+    let buf = pair.0.as_flattened_mut();
+    let per_block = (buf.len() / stride).min(avx2::MAX_PIXELS);
+    if per_block == 0 {
+        return false;
+    }
+    let mut sums = [0i32; avx2::MAX_ROWS * avx2::MAX_PIXELS];
+    let mut pix = 0;
+    while pix < out_plane {
+        let n_pix = per_block.min(out_plane - pix);
+        for k in 0..n_pix {
+            // With one value past the patch, where the 3x3 copy may write (the next patch's
+            // first, gathered after it, or past the block).
+            let rest = buf.get_mut(k * stride..).unwrap_or(&mut []);
+            let len = rest.len().min(stride + 1);
+            let at = pix + k;
+            gather(
+                c.x,
+                c.qx.zero_point,
+                g,
+                (at / c.out_w, at % c.out_w),
+                &mut rest[..len],
+            );
+        }
+        for patch in buf.chunks_exact_mut(stride).take(n_pix) {
+            patch.get_mut(c.taps..).unwrap_or(&mut []).fill(0);
+        }
+        for oc0 in (0..g.out_c).step_by(OC_BLOCK) {
+            let (_, n) = block.load(c, oc0);
+            for r0 in (0..n).step_by(avx2::MAX_ROWS) {
+                let rows = avx2::MAX_ROWS.min(n - r0);
+                let w = c.p.weights.get((oc0 + r0) * c.row..).unwrap_or(&[]);
+                if !avx2::dot_block(buf, stride, n_pix, w, c.row, rows, &mut sums) {
+                    // Shapes the kernel refuses: none that a validated layer has, but the
+                    // outputs must still be written.
+                    patches(c, pair, block, y);
+                    return true;
+                }
+                for (r, run) in sums.chunks_exact(avx2::MAX_PIXELS).take(rows).enumerate() {
+                    let oc = oc0 + r0 + r;
+                    let start = oc * out_plane + pix;
+                    let out = y.get_mut(start..start + n_pix).unwrap_or(&mut []);
+                    let (m, bias) = (block.m[r0 + r], block.bias[r0 + r]);
+                    requantize_chunk(c.rounding, (run, bias), m, c.qy.zero_point, c.lo, out);
+                }
+            }
+        }
+        pix += n_pix;
+    }
+    true
+}
+
 /// The requantization constants of one block of output channels and its sums.
 #[derive(Debug)]
 struct Block {
@@ -592,6 +708,34 @@ impl Block {
             self.bias[j] = read_i32(c.p.bias, oc0 + j);
         }
         (oc0, n)
+    }
+}
+
+/// `y[i] = max(requantize(bias + acc[i], m, zero_point), lo)`: a run of outputs of one
+/// channel (a loop the compiler vectorizes on x86_64, where [`Rounding::F32`]'s rounding is
+/// branch-free).
+fn requantize_chunk(
+    rounding: Rounding,
+    (acc, bias): (&[i32], i32),
+    m: f32,
+    zero_point: i32,
+    lo: i8,
+    y: &mut [i8],
+) {
+    let n = y.len().min(acc.len());
+    let (acc, y) = (&acc[..n], &mut y[..n]);
+    // One loop per rounding, so that the f32 one vectorizes.
+    match rounding {
+        Rounding::F32 => {
+            for i in 0..n {
+                y[i] = requantize(bias + acc[i], m, zero_point).max(lo);
+            }
+        }
+        Rounding::Exact => {
+            for i in 0..n {
+                y[i] = requantize_exact(bias + acc[i], m, zero_point).max(lo);
+            }
+        }
     }
 }
 
@@ -668,9 +812,7 @@ fn rows(c: &Conv<'_, '_>, acc: &mut [i32; CHUNK], y: &mut [i8]) {
                         }
                     }
                 }
-                for (o, a) in y_chunk.iter_mut().zip(&acc[..n]) {
-                    *o = rounding.requantize(*a, m, qy.zero_point).max(lo);
-                }
+                requantize_chunk(rounding, (&acc[..n], 0), m, qy.zero_point, lo, y_chunk);
             }
         }
     }

@@ -4,6 +4,8 @@
 //! 2^31), and requantization is the shared [`super::quant::requantize`], so reordering the
 //! loops for speed cannot change a single output bit. Randomized tests check it.
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx2;
 mod conv;
 mod dot;
 #[cfg(feature = "dsp")]
