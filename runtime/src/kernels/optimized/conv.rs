@@ -640,6 +640,11 @@ fn patch_blocks_avx2(
         return false;
     }
     let mut sums = [0i32; avx2::MAX_ROWS * avx2::MAX_PIXELS];
+    // One block of output channels: its constants loaded once for every pixel.
+    let one_block = g.out_c <= OC_BLOCK;
+    if one_block {
+        block.load(c, 0);
+    }
     let mut pix = 0;
     while pix < out_plane {
         let n_pix = per_block.min(out_plane - pix);
@@ -661,7 +666,11 @@ fn patch_blocks_avx2(
             patch.get_mut(c.taps..).unwrap_or(&mut []).fill(0);
         }
         for oc0 in (0..g.out_c).step_by(OC_BLOCK) {
-            let (_, n) = block.load(c, oc0);
+            let n = if one_block {
+                g.out_c
+            } else {
+                block.load(c, oc0).1
+            };
             for r0 in (0..n).step_by(avx2::MAX_ROWS) {
                 let rows = avx2::MAX_ROWS.min(n - r0);
                 let w = c.p.weights.get((oc0 + r0) * c.row..).unwrap_or(&[]);
