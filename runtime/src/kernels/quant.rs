@@ -42,10 +42,10 @@ impl QParams {
 /// On x86_64 the same result comes from a branch-free form that the compiler vectorizes over
 /// a loop of outputs: the value clamped to `+-2^22` (past it every zero point of magnitude
 /// below `2^21`, which includes every int8 zero point, saturates the same way; a NaN's
-/// result, whatever its bits give, is replaced by 0 at the end), rounded by adding and
-/// subtracting `1.5 * 2^23` (exact up to `2^22` under the default rounding mode, ties to
-/// even: the sum lies in `[2^23, 2^24]`, where the spacing is 1, so its bits minus
-/// `MAGIC`'s are the integer), offset by the zero point (clamped to `+-2^24`, which keeps its
+/// result, whatever its bits give, is replaced by 0 at the end), rounded by adding
+/// `1.5 * 2^23` (ties to even under the default rounding mode: the sum lies in
+/// `[2^23, 2^24]`, where the spacing is 1) and read back as an integer from the bits (the
+/// sum's bits minus `MAGIC`'s), offset by the zero point (clamped to `+-2^24`, which keeps its
 /// saturation) and saturated.
 #[inline(always)]
 pub fn round_saturate(v: f32, zero_point: i32) -> i8 {

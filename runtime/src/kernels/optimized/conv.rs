@@ -14,6 +14,8 @@ use super::dot::{
     Int8Out, PAIR_TAPS, PatchPair, dot_pair, dot_pair_int8, dot_rows, dot_rows_int8, prepare,
 };
 use crate::kernels::quant::{QParams, Rounding, multiplier, read_f32, read_i32};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::quant::{requantize, requantize_exact};
 use crate::kernels::reference::{ConvGeometry, DenseParams};
 
 /// Longest patch (`in_c * k_h * k_w`) gathered on the stack: 2 KiB of `i16`, the two
@@ -719,8 +721,9 @@ impl Block {
 }
 
 /// `y[i] = max(requantize(bias + acc[i], m, zero_point), lo)`: a run of outputs of one
-/// channel (a loop the compiler vectorizes on x86_64, where [`Rounding::F32`]'s rounding is
-/// branch-free).
+/// channel, one loop per rounding so that the f32 one vectorizes on x86_64 (where
+/// [`Rounding::F32`]'s rounding is branch-free).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn requantize_chunk(
     rounding: Rounding,
@@ -730,29 +733,35 @@ fn requantize_chunk(
     lo: i8,
     y: &mut [i8],
 ) {
-    // Elsewhere one loop (two would only grow the firmware's code).
-    #[cfg(not(target_arch = "x86_64"))]
-    for (o, a) in y.iter_mut().zip(acc) {
-        *o = rounding.requantize(bias + a, m, zero_point).max(lo);
-    }
-    #[cfg(target_arch = "x86_64")]
-    let n = y.len().min(acc.len());
-    #[cfg(target_arch = "x86_64")]
-    let (acc, y) = (&acc[..n], &mut y[..n]);
-    // One loop per rounding, so that the f32 one vectorizes.
-    #[cfg(target_arch = "x86_64")]
+    let outputs = y.iter_mut().zip(acc);
     match rounding {
         Rounding::F32 => {
-            for i in 0..n {
-                y[i] = crate::kernels::quant::requantize(bias + acc[i], m, zero_point).max(lo);
+            for (o, a) in outputs {
+                *o = requantize(bias + a, m, zero_point).max(lo);
             }
         }
         Rounding::Exact => {
-            for i in 0..n {
-                y[i] =
-                    crate::kernels::quant::requantize_exact(bias + acc[i], m, zero_point).max(lo);
+            for (o, a) in outputs {
+                *o = requantize_exact(bias + a, m, zero_point).max(lo);
             }
         }
+    }
+}
+
+/// [`requantize_chunk`] elsewhere: one loop, where two would only grow the firmware's code
+/// (and out of line it grew it by 1.5 KiB).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn requantize_chunk(
+    rounding: Rounding,
+    (acc, bias): (&[i32], i32),
+    m: f32,
+    zero_point: i32,
+    lo: i8,
+    y: &mut [i8],
+) {
+    for (o, a) in y.iter_mut().zip(acc) {
+        *o = rounding.requantize(bias + a, m, zero_point).max(lo);
     }
 }
 
