@@ -47,6 +47,8 @@ static MODEL_OUT: ConstStaticCell<[f32; config::SAMPLE_LEN]> =
 static HISTORY: ConstStaticCell<[f32; config::HISTORY_LEN]> =
     ConstStaticCell::new([0.0; config::HISTORY_LEN]);
 
+/// The firmware: paints the stack, runs the kernel check if built with it, samples, and
+/// ends the run with the status.
 #[board::entry]
 fn main() -> ! {
     stack::paint();
